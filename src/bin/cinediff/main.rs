@@ -1,0 +1,63 @@
+//! `cinediff`: the command-line shell. Each subcommand parses, calls the library, and writes files.
+
+mod phantom;
+mod progress;
+mod sample;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+/// Diffusion-prior reconstruction of image sequences (cine MRI, cardiac ultrasound).
+///
+/// Typical flow: make or bring data (`phantom`), train a prior (`train`), draw samples (`sample`).
+#[derive(Parser)]
+#[command(name = "cinediff", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate the built-in 2D+t cardiac cine phantom as .npy (float32 magnitude or complex64).
+    Phantom(phantom::PhantomArgs),
+    /// Train a diffusion prior (U-Net, ε-prediction) on images from a .npy file.
+    Train(train::TrainArgs),
+    /// Draw unconditional samples from a trained prior.
+    Sample(sample::SampleArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Phantom(args) => phantom::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Sample(args) => sample::run(args),
+    };
+    if let Err(e) = result {
+        // One line: the chain of causes, most general first.
+        let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+        eprintln!("error: {}", chain.join(": "));
+        std::process::exit(1);
+    }
+}
+
+/// `out.npy` → `out.config.json`: where the resolved settings of an output are written.
+pub fn sidecar_path(out: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    out.with_file_name(format!("{stem}.{suffix}"))
+}
+
+/// Fails unless `out`'s parent directory exists (so we fail before long work, not after).
+pub fn check_output_path(out: &std::path::Path) -> anyhow::Result<()> {
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(p) = parent {
+        if !p.is_dir() {
+            anyhow::bail!("output directory {} does not exist", p.display());
+        }
+    }
+    if out.is_dir() {
+        anyhow::bail!("output {} is a directory, expected a file path", out.display());
+    }
+    Ok(())
+}

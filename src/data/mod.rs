@@ -1,0 +1,7 @@
+//! Built-in procedural data and data preparation.
+
+pub mod dataset;
+pub mod normalization;
+pub mod phantom;
+
+pub use normalization::Normalization;

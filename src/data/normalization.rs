@@ -1,0 +1,71 @@
+//! Intensity normalisation between user units and the network's space: x_net = (x − offset) / scale.
+//! It is stored in the model config, so sampling and reconstruction undo it exactly.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Affine map x_net = (x − offset) / scale, applied to every channel.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    /// Subtracted before scaling (0 for complex data, so phase is preserved).
+    pub offset: f32,
+    /// Divides after the offset; > 0.
+    pub scale: f32,
+}
+
+impl Normalization {
+    /// Fits the map to training data: magnitude data in [0, m] goes to [−1, 1] (offset = scale = m/2);
+    /// complex data keeps zero offset and is scaled so |x| ≤ 1, where m is the 99.9th percentile of |x|
+    /// (robust to a few outliers).
+    pub fn fit(magnitudes: &[f32], complex: bool) -> Result<Self> {
+        if magnitudes.is_empty() {
+            return Err(Error::invalid("training data", "at least one value", "an empty array"));
+        }
+        let mut sorted: Vec<f32> = magnitudes.iter().map(|v| v.abs()).collect();
+        sorted.sort_unstable_by(f32::total_cmp);
+        let idx = ((sorted.len() - 1) as f64 * 0.999).round() as usize;
+        let m = sorted[idx];
+        if !(m.is_finite() && m > 0.0) {
+            return Err(Error::invalid(
+                "training data",
+                "a positive finite intensity range",
+                format!("99.9th percentile |x| = {m}"),
+            ));
+        }
+        Ok(if complex {
+            Normalization { offset: 0.0, scale: m }
+        } else {
+            Normalization {
+                offset: m / 2.0,
+                scale: m / 2.0,
+            }
+        })
+    }
+
+    /// Checks that the map is invertible and finite.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.scale.is_finite() && self.scale > 0.0 && self.offset.is_finite()) {
+            return Err(Error::invalid(
+                "normalization",
+                "finite offset and scale > 0",
+                format!("offset {}, scale {}", self.offset, self.scale),
+            ));
+        }
+        Ok(())
+    }
+
+    /// User units → network space, in place.
+    pub fn normalize(&self, values: &mut [f32]) {
+        for v in values {
+            *v = (*v - self.offset) / self.scale;
+        }
+    }
+
+    /// Network space → user units, in place.
+    pub fn denormalize(&self, values: &mut [f32]) {
+        for v in values {
+            *v = *v * self.scale + self.offset;
+        }
+    }
+}

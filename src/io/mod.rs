@@ -1,0 +1,5 @@
+//! File formats. The only part of the library that touches the file system.
+
+pub mod model_dir;
+pub mod npy;
+pub mod png;

@@ -1,0 +1,157 @@
+//! A model directory: `config.json` (architecture, schedule, normalisation) + `model.safetensors`
+//! (the EMA weights used for sampling), plus a `checkpoint/` with what `--resume` needs.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use burn_store::{ModuleSnapshot, SafetensorsStore};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::nn::unet::UNet;
+use crate::nn::unet_denoiser::{DiffusionModelConfig, UNetDenoiser};
+use crate::train::{build_optimizer, TrainConfig, Trainer};
+
+/// File names inside a model directory.
+pub const CONFIG_FILE: &str = "config.json";
+/// Weights used for sampling (the EMA).
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// Sub-directory with the resumable training state.
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+
+/// Training state beside the checkpoint weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Optimizer steps completed.
+    pub step: usize,
+    /// The optimisation settings of the run.
+    pub train: TrainConfig,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Format {
+        path: path.to_path_buf(),
+        reason: format!("invalid JSON: {e}"),
+    })
+}
+
+/// Writes pretty JSON atomically (temp file + rename), so a crash never leaves half a file.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Model(format!("serialising JSON: {e}")))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text + "\n").map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Saves a network's weights as safetensors (via a temp file, then rename).
+pub fn save_weights(net: &UNet, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("safetensors.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut store = SafetensorsStore::from_file(&tmp);
+    net.save_into(&mut store)
+        .map_err(|e| Error::Model(format!("{}: saving weights: {e}", path.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Loads weights into a freshly built network of `config`; every tensor must be present.
+pub fn load_weights(config: &DiffusionModelConfig, path: &Path, device: &Device) -> Result<UNet> {
+    if !path.is_file() {
+        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "weights file not found")));
+    }
+    let mut net = config.unet.init(device)?;
+    let mut store = SafetensorsStore::from_file(path).allow_partial(false);
+    let result = net
+        .load_from(&mut store)
+        .map_err(|e| Error::Format {
+            path: path.to_path_buf(),
+            reason: format!("cannot load weights: {e}"),
+        })?;
+    if !result.errors.is_empty() || !result.missing.is_empty() {
+        return Err(Error::Format {
+            path: path.to_path_buf(),
+            reason: format!(
+                "weights do not match config.json: {} missing, errors: {:?}",
+                result.missing.len(),
+                result.errors.iter().take(3).collect::<Vec<_>>()
+            ),
+        });
+    }
+    Ok(net)
+}
+
+/// Reads and validates `dir/config.json`.
+pub fn read_model_config(dir: &Path) -> Result<DiffusionModelConfig> {
+    let path = dir.join(CONFIG_FILE);
+    let config: DiffusionModelConfig = read_json(&path)?;
+    config.validate().map_err(|e| Error::Format {
+        path,
+        reason: e.to_string(),
+    })?;
+    Ok(config)
+}
+
+/// Loads a model directory as a ready-to-use denoiser on `device`.
+pub fn load_denoiser(dir: &Path, device: &Device) -> Result<UNetDenoiser> {
+    let config = read_model_config(dir)?;
+    let net = load_weights(&config, &dir.join(WEIGHTS_FILE), device)?;
+    UNetDenoiser::new(config, net, device)
+}
+
+/// Writes `config.json` and the EMA weights as `model.safetensors`.
+pub fn save_model(dir: &Path, config: &DiffusionModelConfig, trainer: &Trainer) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    write_json(&dir.join(CONFIG_FILE), config)?;
+    save_weights(trainer.ema(), &dir.join(WEIGHTS_FILE))
+}
+
+fn checkpoint_paths(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let c = dir.join(CHECKPOINT_DIR);
+    (
+        c.join("raw.safetensors"),
+        c.join("ema.safetensors"),
+        c.join("optimizer.bin"),
+        c.join("state.json"),
+    )
+}
+
+/// Writes the model (as [`save_model`]) and the resumable training state.
+pub fn save_checkpoint(dir: &Path, config: &DiffusionModelConfig, trainer: &Trainer) -> Result<()> {
+    save_model(dir, config, trainer)?;
+    let ckpt = dir.join(CHECKPOINT_DIR);
+    std::fs::create_dir_all(&ckpt).map_err(|e| Error::io(&ckpt, e))?;
+    let (raw, ema, optim, state) = checkpoint_paths(dir);
+    save_weights(trainer.model(), &raw)?;
+    save_weights(trainer.ema(), &ema)?;
+    trainer
+        .optimizer()
+        .save(&optim)
+        .map_err(|e| Error::Model(format!("{}: saving optimizer state: {e:?}", optim.display())))?;
+    write_json(
+        &state,
+        &TrainState {
+            step: trainer.step_count(),
+            train: trainer.config().clone(),
+        },
+    )
+}
+
+/// True when `dir` holds a resumable checkpoint.
+pub fn has_checkpoint(dir: &Path) -> bool {
+    checkpoint_paths(dir).3.is_file()
+}
+
+/// Restores a trainer from `dir`'s checkpoint; `fresh` supplies the schedule and optimizer settings.
+pub fn resume_trainer(dir: &Path, config: &DiffusionModelConfig, fresh: Trainer, device: &Device) -> Result<Trainer> {
+    let (raw, ema, optim, state) = checkpoint_paths(dir);
+    let state: TrainState = read_json(&state)?;
+    let model = load_weights(config, &raw, device)?;
+    let ema = load_weights(config, &ema, device)?;
+    let optimizer = build_optimizer(fresh.config())
+        .load(&optim)
+        .map_err(|e| Error::Format {
+            path: optim.clone(),
+            reason: format!("cannot load optimizer state: {e:?}"),
+        })?;
+    Ok(fresh.resume(model, ema, optimizer, state.step))
+}

@@ -1,0 +1,16 @@
+//! cinediff: posterior sampling with diffusion-model priors for image sequences.
+//!
+//! The core (schedules, samplers, denoiser trait, phantom) is plain Rust and does no I/O; networks live
+//! in [`nn`] and [`train`] (generic over a burn backend); files are read and written only in [`io`].
+
+pub mod data;
+pub mod diffusion;
+pub mod error;
+pub mod image;
+pub mod io;
+pub mod nn;
+pub mod rng;
+pub mod train;
+
+pub use error::{Error, Result};
+pub use image::ImageBatch;

@@ -1,0 +1,9 @@
+//! Neural networks (burn). Models are backend-free burn modules; the backend is chosen at run time
+//! through the burn `Device` (flex CPU by default, CUDA with the `cuda` feature).
+
+pub mod device;
+pub mod unet;
+pub mod unet_denoiser;
+
+pub use unet::{UNet, UNetConfig};
+pub use unet_denoiser::UNetDenoiser;

@@ -1,0 +1,309 @@
+//! The one training loop for ε-prediction diffusion models: AdamW, warm-up then cosine learning
+//! rate, gradient-norm clipping, an EMA of the weights, random flips, MSE on ε.
+//!
+//! Each step draws all its randomness from `substream(seed, step)`, so a resumed run continues
+//! exactly where the interrupted one would have gone.
+
+pub mod preset;
+
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::diffusion::schedule::NoiseSchedule;
+use crate::error::{Error, Result};
+use crate::image::ImageBatch;
+use crate::nn::unet::UNet;
+use crate::nn::unet_denoiser::{tensor_from_slice, tensor_to_vec};
+use crate::rng::{fill_standard_normal, substream};
+
+pub use preset::Preset;
+
+/// Which random flips augment the training images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Flips {
+    /// No augmentation.
+    None,
+    /// Left–right mirror with probability ½.
+    #[default]
+    Horizontal,
+    /// Independent left–right and up–down mirrors.
+    Both,
+}
+
+impl std::str::FromStr for Flips {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Flips::None),
+            "horizontal" => Ok(Flips::Horizontal),
+            "both" => Ok(Flips::Both),
+            other => Err(Error::invalid("flips", "none, horizontal or both", other)),
+        }
+    }
+}
+
+/// Optimisation settings (saved next to the model as part of the resolved config).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Optimizer steps in all.
+    pub steps: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Linear warm-up length in steps.
+    pub warmup_steps: usize,
+    /// The cosine decay ends at `learning_rate · min_lr_ratio`.
+    pub min_lr_ratio: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f32,
+    /// Global gradient-norm clip.
+    pub grad_clip_norm: f32,
+    /// EMA decay of the weights used for sampling.
+    pub ema_decay: f64,
+    /// Augmentation.
+    pub flips: Flips,
+    /// Seed of every random draw in training.
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<()> {
+        if self.steps == 0 {
+            return Err(Error::invalid("steps", "> 0", self.steps));
+        }
+        if self.batch_size == 0 || self.batch_size > 4096 {
+            return Err(Error::invalid("batch size", "1..=4096", self.batch_size));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 1.0) {
+            return Err(Error::invalid("learning rate", "0 < lr < 1", self.learning_rate));
+        }
+        if !(0.0..=1.0).contains(&self.min_lr_ratio) {
+            return Err(Error::invalid("min_lr_ratio", "0..=1", self.min_lr_ratio));
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) {
+            return Err(Error::invalid("ema decay", "0 ≤ d < 1", self.ema_decay));
+        }
+        if !(self.grad_clip_norm.is_finite() && self.grad_clip_norm > 0.0) {
+            return Err(Error::invalid("grad clip norm", "> 0", self.grad_clip_norm));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::invalid("weight decay", "≥ 0", self.weight_decay));
+        }
+        Ok(())
+    }
+
+    /// Learning rate at `step` (0-based): linear warm-up to the peak, then cosine decay.
+    pub fn learning_rate_at(&self, step: usize) -> f64 {
+        let peak = self.learning_rate;
+        if step < self.warmup_steps {
+            return peak * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        let span = (self.steps.saturating_sub(self.warmup_steps)).max(1) as f64;
+        let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
+        let floor = peak * self.min_lr_ratio;
+        floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+    }
+}
+
+/// AdamW with the run's weight decay and gradient-norm clipping, fresh state.
+pub fn build_optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_weight_decay(config.weight_decay)
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(config.grad_clip_norm)))
+        .init()
+}
+
+/// What one optimizer step reports.
+#[derive(Clone, Copy, Debug)]
+pub struct StepReport {
+    /// 1-based count of steps done.
+    pub step: usize,
+    /// MSE on ε of this batch.
+    pub loss: f32,
+    /// Learning rate used.
+    pub learning_rate: f64,
+}
+
+/// The training state: network, EMA copy, optimizer, step counter.
+pub struct Trainer {
+    config: TrainConfig,
+    schedule: NoiseSchedule,
+    model: UNet,
+    ema: UNet,
+    optimizer: ModuleOptimizer,
+    step: usize,
+    device: Device,
+}
+
+impl Trainer {
+    /// Starts training `model` (moved to the autodiff version of `device`).
+    pub fn new(config: TrainConfig, schedule: NoiseSchedule, model: UNet, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let train_device = device.clone().autodiff();
+        let model = model.to_device(&train_device).train();
+        let ema = model.valid().to_device(device);
+        let optimizer = build_optimizer(&config);
+        Ok(Self {
+            config,
+            schedule,
+            model,
+            ema,
+            optimizer,
+            step: 0,
+            device: device.clone(),
+        })
+    }
+
+    /// Continues from saved weights, EMA weights, optimizer state and step count.
+    pub fn resume(mut self, model: UNet, ema: UNet, optimizer: ModuleOptimizer, step: usize) -> Self {
+        self.model = model.to_device(&self.device.clone().autodiff()).train();
+        self.ema = ema.valid().to_device(&self.device);
+        self.optimizer = optimizer;
+        self.step = step;
+        self
+    }
+
+    /// Steps done so far.
+    pub fn step_count(&self) -> usize {
+        self.step
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The raw (non-averaged) network.
+    pub fn model(&self) -> &UNet {
+        &self.model
+    }
+
+    /// The EMA network, used for sampling.
+    pub fn ema(&self) -> &UNet {
+        &self.ema
+    }
+
+    /// The optimizer (for checkpoints).
+    pub fn optimizer(&self) -> &ModuleOptimizer {
+        &self.optimizer
+    }
+
+    /// True once every configured step has run.
+    pub fn finished(&self) -> bool {
+        self.step >= self.config.steps
+    }
+
+    /// One optimizer step on a random batch of `data` (already normalised, `[n, c, h, w]`).
+    pub fn train_step(&mut self, data: &ImageBatch) -> Result<StepReport> {
+        let mut rng = substream(self.config.seed, self.step as u64);
+        let [n, c, h, w] = data.shape();
+        let b = self.config.batch_size;
+        let len = data.image_len();
+        let t_total = self.schedule.num_train_timesteps();
+        let mut clean = Vec::with_capacity(b * len);
+        for _ in 0..b {
+            let i = rng.random_range(0..n);
+            let flip_x = matches!(self.config.flips, Flips::Horizontal | Flips::Both) && rng.random_bool(0.5);
+            let flip_y = self.config.flips == Flips::Both && rng.random_bool(0.5);
+            let img = data.image(i);
+            for ch in 0..c {
+                for y in 0..h {
+                    let sy = if flip_y { h - 1 - y } else { y };
+                    for x in 0..w {
+                        let sx = if flip_x { w - 1 - x } else { x };
+                        clean.push(img[(ch * h + sy) * w + sx]);
+                    }
+                }
+            }
+        }
+        let timesteps: Vec<usize> = (0..b).map(|_| rng.random_range(0..t_total)).collect();
+        let mut noise = vec![0.0f32; b * len];
+        fill_standard_normal(&mut rng, &mut noise);
+        let mut noisy = clean;
+        for (k, &t) in timesteps.iter().enumerate() {
+            let (a, s) = (self.schedule.alpha(t) as f32, self.schedule.sigma(t) as f32);
+            for (x, e) in noisy[k * len..(k + 1) * len].iter_mut().zip(&noise[k * len..(k + 1) * len]) {
+                *x = a * *x + s * e;
+            }
+        }
+        let ad = self.device.clone().autodiff();
+        let x = tensor_from_slice(&noisy, [b, c, h, w], &ad);
+        let target = tensor_from_slice(&noise, [b, c, h, w], &ad);
+        let pred = self.model.forward(x, &timesteps);
+        let loss = (pred - target).powi_scalar(2).mean();
+        let loss_value = tensor_to_vec(loss.clone().inner())?[0];
+        if !loss_value.is_finite() {
+            return Err(Error::Model(format!(
+                "training loss became {loss_value} at step {}; lower the learning rate",
+                self.step + 1
+            )));
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let lr = self.config.learning_rate_at(self.step);
+        self.model = self.optimizer.step(lr, self.model.clone(), grads);
+        self.update_ema();
+        self.step += 1;
+        Ok(StepReport {
+            step: self.step,
+            loss: loss_value,
+            learning_rate: lr,
+        })
+    }
+
+    /// EMA ← d·EMA + (1 − d)·θ, with the usual warm-up d = min(decay, (1 + k)/(10 + k)) so early
+    /// weights are not dominated by the random initialisation.
+    fn update_ema(&mut self) {
+        let k = self.step as f64;
+        let decay = self.config.ema_decay.min((1.0 + k) / (10.0 + k));
+        let mut collector = ParamCollector::default();
+        self.model.visit(&mut collector);
+        let mut blend = EmaBlend {
+            source: collector.params,
+            decay,
+        };
+        self.ema = self.ema.clone().map(&mut blend);
+    }
+}
+
+/// Collects every float parameter of a module, flattened and detached, by id.
+#[derive(Default)]
+struct ParamCollector {
+    params: HashMap<ParamId, Tensor<1>>,
+}
+
+impl ModuleVisitor for ParamCollector {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let v = param.val().inner();
+        let n = v.shape().num_elements();
+        self.params.insert(param.id, v.reshape([n]));
+    }
+}
+
+/// Blends each parameter toward the collected source values.
+struct EmaBlend {
+    source: HashMap<ParamId, Tensor<1>>,
+    decay: f64,
+}
+
+impl ModuleMapper for EmaBlend {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(src) = self.source.remove(&param.id) else {
+            return param;
+        };
+        let decay = self.decay;
+        param.map(|t| {
+            let shape = t.shape();
+            t.mul_scalar(decay) + src.reshape(shape).mul_scalar(1.0 - decay)
+        })
+    }
+}
