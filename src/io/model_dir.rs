@@ -48,7 +48,11 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 pub fn save_weights(net: &UNet, path: &Path) -> Result<()> {
     let tmp = path.with_extension("safetensors.tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut store = SafetensorsStore::from_file(&tmp);
+    // burn's default metadata is a HashMap whose order varies per process; a single fixed entry
+    // keeps the file byte-identical for identical weights.
+    let mut store = SafetensorsStore::from_file(&tmp)
+        .clear_metadata()
+        .metadata("producer", "cinediff");
     net.save_into(&mut store)
         .map_err(|e| Error::Model(format!("{}: saving weights: {e}", path.display())))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
@@ -98,6 +102,30 @@ pub fn load_denoiser(dir: &Path, device: &Device) -> Result<UNetDenoiser> {
     UNetDenoiser::new(config, net, device)
 }
 
+/// Saves weights in burn's own format, which also records parameter ids: the optimizer state
+/// and the EMA pairing are keyed by them, so a resumed run needs the original ids back.
+fn save_with_ids(net: &UNet, path: &Path) -> Result<()> {
+    use burn::module::Module;
+    let tmp = path.with_extension("bpk.tmp");
+    net.clone()
+        .save_file(&tmp)
+        .map_err(|e| Error::Model(format!("{}: saving checkpoint weights: {e:?}", path.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Loads weights saved by [`save_with_ids`], restoring their parameter ids.
+fn load_with_ids(config: &DiffusionModelConfig, path: &Path, device: &Device) -> Result<UNet> {
+    use burn::module::Module;
+    config
+        .unet
+        .init(device)?
+        .try_load_file(path)
+        .map_err(|e| Error::Format {
+            path: path.to_path_buf(),
+            reason: format!("cannot load checkpoint weights: {e:?}"),
+        })
+}
+
 /// Writes `config.json` and the EMA weights as `model.safetensors`.
 pub fn save_model(dir: &Path, config: &DiffusionModelConfig, trainer: &Trainer) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -108,8 +136,8 @@ pub fn save_model(dir: &Path, config: &DiffusionModelConfig, trainer: &Trainer) 
 fn checkpoint_paths(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     let c = dir.join(CHECKPOINT_DIR);
     (
-        c.join("raw.safetensors"),
-        c.join("ema.safetensors"),
+        c.join("raw.bpk"),
+        c.join("ema.bpk"),
         c.join("optimizer.bin"),
         c.join("state.json"),
     )
@@ -121,8 +149,8 @@ pub fn save_checkpoint(dir: &Path, config: &DiffusionModelConfig, trainer: &Trai
     let ckpt = dir.join(CHECKPOINT_DIR);
     std::fs::create_dir_all(&ckpt).map_err(|e| Error::io(&ckpt, e))?;
     let (raw, ema, optim, state) = checkpoint_paths(dir);
-    save_weights(trainer.model(), &raw)?;
-    save_weights(trainer.ema(), &ema)?;
+    save_with_ids(trainer.model(), &raw)?;
+    save_with_ids(trainer.ema(), &ema)?;
     trainer
         .optimizer()
         .save(&optim)
@@ -145,8 +173,8 @@ pub fn has_checkpoint(dir: &Path) -> bool {
 pub fn resume_trainer(dir: &Path, config: &DiffusionModelConfig, fresh: Trainer, device: &Device) -> Result<Trainer> {
     let (raw, ema, optim, state) = checkpoint_paths(dir);
     let state: TrainState = read_json(&state)?;
-    let model = load_weights(config, &raw, device)?;
-    let ema = load_weights(config, &ema, device)?;
+    let model = load_with_ids(config, &raw, device)?;
+    let ema = load_with_ids(config, &ema, device)?;
     let optimizer = build_optimizer(fresh.config())
         .load(&optim)
         .map_err(|e| Error::Format {

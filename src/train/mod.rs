@@ -150,7 +150,8 @@ impl Trainer {
     pub fn new(config: TrainConfig, schedule: NoiseSchedule, model: UNet, device: &Device) -> Result<Self> {
         config.validate()?;
         let train_device = device.clone().autodiff();
-        let model = model.to_device(&train_device).train();
+        // Through `valid()` so a model that is already on an autodiff device becomes fresh leaves.
+        let model = model.valid().to_device(&train_device).train();
         let ema = model.valid().to_device(device);
         let optimizer = build_optimizer(&config);
         Ok(Self {
@@ -166,7 +167,7 @@ impl Trainer {
 
     /// Continues from saved weights, EMA weights, optimizer state and step count.
     pub fn resume(mut self, model: UNet, ema: UNet, optimizer: ModuleOptimizer, step: usize) -> Self {
-        self.model = model.to_device(&self.device.clone().autodiff()).train();
+        self.model = model.valid().to_device(&self.device.clone().autodiff()).train();
         self.ema = ema.valid().to_device(&self.device);
         self.optimizer = optimizer;
         self.step = step;
@@ -251,7 +252,7 @@ impl Trainer {
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         let lr = self.config.learning_rate_at(self.step);
         self.model = self.optimizer.step(lr, self.model.clone(), grads);
-        self.update_ema();
+        self.update_ema()?;
         self.step += 1;
         Ok(StepReport {
             step: self.step,
@@ -262,7 +263,7 @@ impl Trainer {
 
     /// EMA ← d·EMA + (1 − d)·θ, with the usual warm-up d = min(decay, (1 + k)/(10 + k)) so early
     /// weights are not dominated by the random initialisation.
-    fn update_ema(&mut self) {
+    fn update_ema(&mut self) -> Result<()> {
         let k = self.step as f64;
         let decay = self.config.ema_decay.min((1.0 + k) / (10.0 + k));
         let mut collector = ParamCollector::default();
@@ -272,6 +273,13 @@ impl Trainer {
             decay,
         };
         self.ema = self.ema.clone().map(&mut blend);
+        if !blend.source.is_empty() {
+            return Err(Error::Model(format!(
+                "EMA update: {} parameters of the network have no EMA counterpart",
+                blend.source.len()
+            )));
+        }
+        Ok(())
     }
 }
 

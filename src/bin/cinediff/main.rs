@@ -35,9 +35,19 @@ fn main() {
         Command::Sample(args) => sample::run(args),
     };
     if let Err(e) = result {
-        // One line: the chain of causes, most general first.
-        let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-        eprintln!("error: {}", chain.join(": "));
+        // One line: the chain of causes, most general first. A cause whose text the line already
+        // holds is skipped (library I/O errors print their source themselves).
+        let mut line = String::new();
+        for cause in e.chain() {
+            let text = cause.to_string();
+            if !line.contains(&text) {
+                if !line.is_empty() {
+                    line.push_str(": ");
+                }
+                line.push_str(&text);
+            }
+        }
+        eprintln!("error: {line}");
         std::process::exit(1);
     }
 }

@@ -137,6 +137,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     train_config.validate()?;
 
     let device = default_device();
+    // Weight initialisation draws from the backend's RNG: seed it so the same --seed gives the same model.
+    device.seed(args.seed);
     let (model_config, trainer) = if args.resume {
         if !model_dir::has_checkpoint(&args.out) {
             anyhow::bail!("--resume: {} has no checkpoint/state.json", args.out.display());
