@@ -557,26 +557,15 @@ fn ode_rms(
     (se / exact.len() as f64).sqrt()
 }
 
-/// A grid uniform in λ = log(α/σ) from λ(T−1) to λ(t_min), each point the nearest timestep.
-fn log_snr_uniform_grid(schedule: &NoiseSchedule, n: usize, t_min: usize) -> Vec<usize> {
-    let t_max = schedule.num_train_timesteps() - 1;
-    let (l0, l1) = (schedule.lambda(t_max), schedule.lambda(t_min));
-    let ts: Vec<usize> = (0..n)
-        .map(|k| {
-            let target = l0 + (l1 - l0) * k as f64 / (n - 1) as f64;
-            (t_min..=t_max)
-                .min_by(|&a, &b| {
-                    let da = (schedule.lambda(a) - target).abs();
-                    let db = (schedule.lambda(b) - target).abs();
-                    da.total_cmp(&db)
-                })
-                .unwrap()
-        })
-        .collect();
+/// The library's λ-uniform grid, checked to be strictly descending and to span T−1 … 0.
+fn log_snr_uniform_grid(schedule: &NoiseSchedule, n: usize) -> Vec<usize> {
+    let ts = schedule.timesteps(n, TimestepSpacing::LogSnr).unwrap();
+    assert_eq!(ts.len(), n, "λ-uniform grid lost points: {ts:?}");
     assert!(
         ts.windows(2).all(|w| w[0] > w[1]),
         "λ-uniform grid not strictly descending: {ts:?}"
     );
+    assert_eq!((ts[0], ts[n - 1]), (schedule.num_train_timesteps() - 1, 0));
     ts
 }
 
@@ -600,7 +589,7 @@ fn dpm_solver_20_vs_ddim_200_on_the_pf_ode() {
 
     let dpm20_lin = ode_rms(&dpm, &s, &grid(20, lin), n, 7);
     let dpm20_trail = ode_rms(&dpm, &s, &grid(20, trail), n, 7);
-    let dpm20_lam = ode_rms(&dpm, &s, &log_snr_uniform_grid(&s, 20, 0), n, 7);
+    let dpm20_lam = ode_rms(&dpm, &s, &log_snr_uniform_grid(&s, 20), n, 7);
     let dpm40_trail = ode_rms(&dpm, &s, &grid(40, trail), n, 7);
     let dpm80_trail = ode_rms(&dpm, &s, &grid(80, trail), n, 7);
     let ddim20_lin = ode_rms(&ddim, &s, &grid(20, lin), n, 7);

@@ -39,6 +39,10 @@ pub enum TimestepSpacing {
     Leading,
     /// round(T − k·T/n) − 1 for k = 0..n: always starts at T − 1.
     Trailing,
+    /// Uniform in λ = log(α/σ) from λ(T−1) to λ(0), each point the nearest timestep (DPM-Solver's
+    /// "logSNR" grid). Best for DPM-Solver++: time-uniform grids waste its second-order steps.
+    /// Near n ≈ T neighbouring points can round to the same timestep; duplicates are dropped.
+    LogSnr,
 }
 
 /// A discrete VP schedule with T levels, precomputed in f64.
@@ -152,6 +156,32 @@ impl NoiseSchedule {
         self.alpha(t).ln() - self.sigma(t).ln()
     }
 
+    /// The timestep whose λ is closest to `target` (λ decreases with t, so a binary search works).
+    fn nearest_timestep_to_lambda(&self, target: f64) -> usize {
+        let t_total = self.num_train_timesteps();
+        // First t with λ(t) ≤ target.
+        let (mut lo, mut hi) = (0usize, t_total);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.lambda(mid) > target {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        match lo {
+            0 => 0,
+            t if t >= t_total => t_total - 1,
+            t => {
+                if (self.lambda(t - 1) - target).abs() <= (self.lambda(t) - target).abs() {
+                    t - 1
+                } else {
+                    t
+                }
+            }
+        }
+    }
+
     /// The `n` timesteps (descending, most noisy first) a sampler visits.
     pub fn timesteps(&self, n: usize, spacing: TimestepSpacing) -> Result<Vec<usize>> {
         let t_total = self.num_train_timesteps();
@@ -196,6 +226,19 @@ impl NoiseSchedule {
                             start + k as f64 * delta
                         };
                         (v.round_ties_even() as usize).saturating_sub(1)
+                    })
+                    .collect()
+            }
+            TimestepSpacing::LogSnr => {
+                let (l_first, l_last) = (self.lambda(t_total - 1), self.lambda(0));
+                (0..n)
+                    .map(|k| {
+                        let target = if n == 1 {
+                            l_first
+                        } else {
+                            l_first + (l_last - l_first) * k as f64 / (n - 1) as f64
+                        };
+                        self.nearest_timestep_to_lambda(target)
                     })
                     .collect()
             }

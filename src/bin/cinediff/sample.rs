@@ -28,12 +28,18 @@ pub enum SamplerArg {
     DpmSolverPp,
 }
 
-/// Timestep spacing names as in diffusers.
+/// How the reverse steps are spread over the training levels.
 #[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum SpacingArg {
+    /// Evenly in t from T−1 to 0 (diffusers' linspace).
     Linspace,
+    /// t = k·(T/n) (DDIM paper; never reaches T−1).
     Leading,
+    /// Evenly in t, starting at T−1 (diffusers' trailing).
     Trailing,
+    /// Evenly in log-SNR λ (best for dpm-solver++).
+    LogSnr,
 }
 
 /// Options of `cinediff sample`.
@@ -57,9 +63,10 @@ pub struct SampleArgs {
     /// DDIM stochasticity η in [0, 1] (0: deterministic, 1: DDPM-like).
     #[arg(long, default_value_t = 0.0)]
     eta: f32,
-    /// How the steps are spread over the training levels.
-    #[arg(long, value_enum, default_value_t = SpacingArg::Linspace)]
-    spacing: SpacingArg,
+    /// How the steps are spread over the training levels [default: log-snr for dpm-solver++,
+    /// linspace otherwise].
+    #[arg(long, value_enum)]
+    spacing: Option<SpacingArg>,
     /// Seed of the initial noise and every stochastic step.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -107,10 +114,15 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     let denoiser = load_denoiser(&args.model, &device)?;
     let config = denoiser.config().clone();
     let schedule = config.noise_schedule()?;
-    let spacing = match args.spacing {
+    let spacing_arg = args.spacing.unwrap_or(match args.sampler {
+        SamplerArg::DpmSolverPp => SpacingArg::LogSnr,
+        _ => SpacingArg::Linspace,
+    });
+    let spacing = match spacing_arg {
         SpacingArg::Linspace => TimestepSpacing::Linspace,
         SpacingArg::Leading => TimestepSpacing::Leading,
         SpacingArg::Trailing => TimestepSpacing::Trailing,
+        SpacingArg::LogSnr => TimestepSpacing::LogSnr,
     };
     let timesteps = schedule.timesteps(args.steps, spacing)?;
     let (c, s) = (config.unet.in_channels, config.unet.image_size);
@@ -150,7 +162,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
             sampler: args.sampler,
             steps: args.steps,
             eta: args.eta,
-            spacing: args.spacing,
+            spacing: spacing_arg,
             timesteps: &timesteps,
             seed: args.seed,
             shape,
