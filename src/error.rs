@@ -42,7 +42,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     /// Shorthand for [`Error::InvalidArgument`].
-    pub fn invalid(what: impl Into<String>, expected: impl Into<String>, got: impl ToString) -> Self {
+    pub fn invalid(
+        what: impl Into<String>,
+        expected: impl Into<String>,
+        got: impl ToString,
+    ) -> Self {
         Error::InvalidArgument {
             what: what.into(),
             expected: expected.into(),

@@ -105,11 +105,21 @@ impl ImageBatch {
 
 /// `n·c·h·w` with overflow and zero checks.
 fn checked_len(shape: &[usize; 4]) -> Result<usize> {
-    if shape.iter().any(|&d| d == 0) {
-        return Err(Error::invalid("image batch shape", "all dimensions > 0", format!("{shape:?}")));
+    if shape.contains(&0) {
+        return Err(Error::invalid(
+            "image batch shape",
+            "all dimensions > 0",
+            format!("{shape:?}"),
+        ));
     }
     shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| Error::invalid("image batch shape", "a size that fits in memory", format!("{shape:?}")))
+        .ok_or_else(|| {
+            Error::invalid(
+                "image batch shape",
+                "a size that fits in memory",
+                format!("{shape:?}"),
+            )
+        })
 }

@@ -20,7 +20,10 @@ fn tiny_config(channels: usize, size: usize) -> DiffusionModelConfig {
         unet: Preset::Tiny.unet(channels, size),
         schedule: ScheduleKind::LINEAR,
         num_train_timesteps: 1000,
-        normalization: Normalization { offset: 0.0, scale: 1.0 },
+        normalization: Normalization {
+            offset: 0.0,
+            scale: 1.0,
+        },
     }
 }
 
@@ -65,20 +68,38 @@ fn vjp_matches_central_finite_differences() {
     let (eps, vjp) = den.predict_noise_vjp(&x, t, &v).unwrap();
     // The ε̂ returned with the VJP is the plain forward pass.
     let plain = den.predict_noise(&x, t).unwrap();
-    let max_diff = eps.data().iter().zip(plain.data()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    assert!(max_diff < 1e-5, "ε̂ from the VJP path differs from the forward pass by {max_diff}");
+    let max_diff = eps
+        .data()
+        .iter()
+        .zip(plain.data())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        max_diff < 1e-5,
+        "ε̂ from the VJP path differs from the forward pass by {max_diff}"
+    );
     // ⟨vjp, d⟩ = d/dh ⟨v, ε(x + h d)⟩ at h = 0, checked by central differences along 3 random d.
     for k in 0..3 {
         let d = standard_normal(&mut seeded(100 + k), n);
         let h = 1e-2f32;
         let shifted = |sign: f32| {
-            let data: Vec<f32> = x.data().iter().zip(&d).map(|(a, b)| a + sign * h * b).collect();
-            den.predict_noise(&ImageBatch::new(shape, data).unwrap(), t).unwrap()
+            let data: Vec<f32> = x
+                .data()
+                .iter()
+                .zip(&d)
+                .map(|(a, b)| a + sign * h * b)
+                .collect();
+            den.predict_noise(&ImageBatch::new(shape, data).unwrap(), t)
+                .unwrap()
         };
-        let fd = (dot(v.data(), shifted(1.0).data()) - dot(v.data(), shifted(-1.0).data())) / (2.0 * h as f64);
+        let fd = (dot(v.data(), shifted(1.0).data()) - dot(v.data(), shifted(-1.0).data()))
+            / (2.0 * h as f64);
         let analytic = dot(vjp.data(), &d);
         let rel = (fd - analytic).abs() / analytic.abs().max(1e-3);
-        assert!(rel < 2e-2, "direction {k}: finite difference {fd} vs VJP {analytic} (relative error {rel})");
+        assert!(
+            rel < 2e-2,
+            "direction {k}: finite difference {fd} vs VJP {analytic} (relative error {rel})"
+        );
     }
 }
 
@@ -93,12 +114,29 @@ fn checkpoint_round_trip_is_bitwise() {
     let loaded = model_dir::load_weights(&config, &first, &device).unwrap();
     let second = dir.join("b.safetensors");
     model_dir::save_weights(&loaded, &second).unwrap();
-    assert!(std::fs::read(&first).unwrap() == std::fs::read(&second).unwrap(), "re-saved weights differ: {} vs {}", first.display(), second.display());
+    assert!(
+        std::fs::read(&first).unwrap() == std::fs::read(&second).unwrap(),
+        "re-saved weights differ: {} vs {}",
+        first.display(),
+        second.display()
+    );
 
     let x = ImageBatch::new([1, 1, 32, 32], standard_normal(&mut seeded(5), 1024)).unwrap();
-    let a = UNetDenoiser::new(config.clone(), net, &device).unwrap().predict_noise(&x, 10).unwrap();
-    let b = UNetDenoiser::new(config.clone(), loaded, &device).unwrap().predict_noise(&x, 10).unwrap();
-    assert!(a.data().iter().zip(b.data()).all(|(p, q)| p.to_bits() == q.to_bits()), "outputs differ after reload");
+    let a = UNetDenoiser::new(config.clone(), net, &device)
+        .unwrap()
+        .predict_noise(&x, 10)
+        .unwrap();
+    let b = UNetDenoiser::new(config.clone(), loaded, &device)
+        .unwrap()
+        .predict_noise(&x, 10)
+        .unwrap();
+    assert!(
+        a.data()
+            .iter()
+            .zip(b.data())
+            .all(|(p, q)| p.to_bits() == q.to_bits()),
+        "outputs differ after reload"
+    );
 
     // Loading into a different architecture is an error, not a silent partial load.
     let other = DiffusionModelConfig {
@@ -118,23 +156,42 @@ fn tiny_training_reduces_loss_threefold_and_resumes_exactly() {
     let mut train = Preset::Tiny.train_config();
     train.steps = 80;
     train.batch_size = 8;
-    let mut trainer = Trainer::new(train.clone(), schedule.clone(), config.unet.init(&device).unwrap(), &device).unwrap();
+    let mut trainer = Trainer::new(
+        train.clone(),
+        schedule.clone(),
+        config.unet.init(&device).unwrap(),
+        &device,
+    )
+    .unwrap();
     let mut losses = Vec::new();
     while !trainer.finished() {
         losses.push(trainer.train_step(&images).unwrap().loss as f64);
     }
     let first: f64 = losses[..5].iter().sum::<f64>() / 5.0;
     let last: f64 = losses[losses.len() - 10..].iter().sum::<f64>() / 10.0;
-    assert!(first / last >= 3.0, "loss fell only {first:.3} → {last:.3} ({:.2}×)", first / last);
+    assert!(
+        first / last >= 3.0,
+        "loss fell only {first:.3} → {last:.3} ({:.2}×)",
+        first / last
+    );
 
     // A run interrupted after 5 steps and resumed from its checkpoint ends bit-identical to an
     // uninterrupted 10-step run (every step draws from substream(seed, step)).
     train.steps = 10;
     let dir = scratch_dir("resume");
-    let fresh = || Trainer::new(train.clone(), schedule.clone(), config.unet.init(&device).unwrap(), &device).unwrap();
-    let mut straight = fresh();
+    let fresh = || {
+        Trainer::new(
+            train.clone(),
+            schedule.clone(),
+            config.unet.init(&device).unwrap(),
+            &device,
+        )
+        .unwrap()
+    };
+    let straight = fresh();
     let start = straight.model().clone();
-    let mut straight = Trainer::new(train.clone(), schedule.clone(), start.clone(), &device).unwrap();
+    let mut straight =
+        Trainer::new(train.clone(), schedule.clone(), start.clone(), &device).unwrap();
     while !straight.finished() {
         straight.train_step(&images).unwrap();
     }
@@ -148,9 +205,15 @@ fn tiny_training_reduces_loss_threefold_and_resumes_exactly() {
     while !resumed.finished() {
         resumed.train_step(&images).unwrap();
     }
-    let (a, b) = (dir.join("straight.safetensors"), dir.join("resumed.safetensors"));
+    let (a, b) = (
+        dir.join("straight.safetensors"),
+        dir.join("resumed.safetensors"),
+    );
     model_dir::save_weights(straight.ema(), &a).unwrap();
     model_dir::save_weights(resumed.ema(), &b).unwrap();
-    assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "resumed run diverged");
+    assert!(
+        std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+        "resumed run diverged"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -15,12 +15,21 @@ pub struct TrainingImages {
 }
 
 /// Splits a real or complex array of shape `[N, H, W]` or `[N, T, H, W]` into square training images.
-pub fn training_images(shape: &[usize], real: Option<&[f32]>, complex: Option<&[Complex32]>) -> Result<TrainingImages> {
+pub fn training_images(
+    shape: &[usize],
+    real: Option<&[f32]>,
+    complex: Option<&[Complex32]>,
+) -> Result<TrainingImages> {
     let (n, h, w) = match *shape {
         [n, h, w] => (n, h, w),
         [n, t, h, w] => (
-            n.checked_mul(t)
-                .ok_or_else(|| Error::invalid("array shape", "a size that fits in memory", format!("{shape:?}")))?,
+            n.checked_mul(t).ok_or_else(|| {
+                Error::invalid(
+                    "array shape",
+                    "a size that fits in memory",
+                    format!("{shape:?}"),
+                )
+            })?,
             h,
             w,
         ),
@@ -33,7 +42,11 @@ pub fn training_images(shape: &[usize], real: Option<&[f32]>, complex: Option<&[
         }
     };
     if h != w {
-        return Err(Error::invalid("image shape", "square images (H = W)", format!("{h} × {w}")));
+        return Err(Error::invalid(
+            "image shape",
+            "square images (H = W)",
+            format!("{h} × {w}"),
+        ));
     }
     match (real, complex) {
         (Some(data), None) => {
@@ -63,7 +76,11 @@ pub fn training_images(shape: &[usize], real: Option<&[f32]>, complex: Option<&[
                 complex: true,
             })
         }
-        _ => Err(Error::invalid("training data", "exactly one of real or complex values", "both or neither")),
+        _ => Err(Error::invalid(
+            "training data",
+            "exactly one of real or complex values",
+            "both or neither",
+        )),
     }
 }
 

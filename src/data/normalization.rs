@@ -20,7 +20,11 @@ impl Normalization {
     /// (robust to a few outliers).
     pub fn fit(magnitudes: &[f32], complex: bool) -> Result<Self> {
         if magnitudes.is_empty() {
-            return Err(Error::invalid("training data", "at least one value", "an empty array"));
+            return Err(Error::invalid(
+                "training data",
+                "at least one value",
+                "an empty array",
+            ));
         }
         let mut sorted: Vec<f32> = magnitudes.iter().map(|v| v.abs()).collect();
         sorted.sort_unstable_by(f32::total_cmp);
@@ -34,7 +38,10 @@ impl Normalization {
             ));
         }
         Ok(if complex {
-            Normalization { offset: 0.0, scale: m }
+            Normalization {
+                offset: 0.0,
+                scale: m,
+            }
         } else {
             Normalization {
                 offset: m / 2.0,

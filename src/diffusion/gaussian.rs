@@ -20,7 +20,12 @@ pub struct GaussianDenoiser {
 
 impl GaussianDenoiser {
     /// Oracle for images of `shape` with per-pixel `mean` and standard deviation `std`.
-    pub fn new(schedule: NoiseSchedule, shape: [usize; 3], mean: Vec<f32>, std: Vec<f32>) -> Result<Self> {
+    pub fn new(
+        schedule: NoiseSchedule,
+        shape: [usize; 3],
+        mean: Vec<f32>,
+        std: Vec<f32>,
+    ) -> Result<Self> {
         let n = shape.iter().product::<usize>();
         for (what, v) in [("oracle mean", &mean), ("oracle std", &std)] {
             if v.len() != n {
@@ -53,7 +58,7 @@ impl GaussianDenoiser {
         &self.std
     }
 
-    /// Calls `f(pixel index within image, flat index)` for every value of `x`, giving ε̂ and dε̂/dx.
+    /// (ε̂, dε̂/dx) for one value `x` at `pixel` (index within an image) and timestep `t`.
     fn eps_and_slope(&self, x: f32, pixel: usize, t: usize) -> (f32, f32) {
         let a = self.schedule.alpha(t);
         let s = self.schedule.sigma(t);
@@ -94,7 +99,12 @@ impl Denoiser for GaussianDenoiser {
         ImageBatch::new(x_t.shape(), data)
     }
 
-    fn predict_noise_vjp(&self, x_t: &ImageBatch, t: usize, v: &ImageBatch) -> Result<(ImageBatch, ImageBatch)> {
+    fn predict_noise_vjp(
+        &self,
+        x_t: &ImageBatch,
+        t: usize,
+        v: &ImageBatch,
+    ) -> Result<(ImageBatch, ImageBatch)> {
         self.check(x_t, t)?;
         x_t.ensure_same_shape("vjp vector", v)?;
         let len = x_t.image_len();
@@ -108,6 +118,9 @@ impl Denoiser for GaussianDenoiser {
                 (e, slope * vi)
             })
             .unzip();
-        Ok((ImageBatch::new(x_t.shape(), eps)?, ImageBatch::new(x_t.shape(), vjp)?))
+        Ok((
+            ImageBatch::new(x_t.shape(), eps)?,
+            ImageBatch::new(x_t.shape(), vjp)?,
+        ))
     }
 }

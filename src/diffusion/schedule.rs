@@ -88,7 +88,11 @@ impl NoiseSchedule {
                         format!("s = {s}, max_beta = {max_beta}"),
                     ));
                 }
-                let f = |u: f64| ((u + s) / (1.0 + s) * std::f64::consts::FRAC_PI_2).cos().powi(2);
+                let f = |u: f64| {
+                    ((u + s) / (1.0 + s) * std::f64::consts::FRAC_PI_2)
+                        .cos()
+                        .powi(2)
+                };
                 (0..t_total)
                     .map(|i| {
                         let t1 = i as f64 / t_total as f64;

@@ -38,7 +38,8 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 
 /// Writes pretty JSON atomically (temp file + rename), so a crash never leaves half a file.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Model(format!("serialising JSON: {e}")))?;
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Model(format!("serialising JSON: {e}")))?;
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, text + "\n").map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
@@ -61,16 +62,17 @@ pub fn save_weights(net: &UNet, path: &Path) -> Result<()> {
 /// Loads weights into a freshly built network of `config`; every tensor must be present.
 pub fn load_weights(config: &DiffusionModelConfig, path: &Path, device: &Device) -> Result<UNet> {
     if !path.is_file() {
-        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "weights file not found")));
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "weights file not found"),
+        ));
     }
     let mut net = config.unet.init(device)?;
     let mut store = SafetensorsStore::from_file(path).allow_partial(false);
-    let result = net
-        .load_from(&mut store)
-        .map_err(|e| Error::Format {
-            path: path.to_path_buf(),
-            reason: format!("cannot load weights: {e}"),
-        })?;
+    let result = net.load_from(&mut store).map_err(|e| Error::Format {
+        path: path.to_path_buf(),
+        reason: format!("cannot load weights: {e}"),
+    })?;
     if !result.errors.is_empty() || !result.missing.is_empty() {
         return Err(Error::Format {
             path: path.to_path_buf(),
@@ -107,9 +109,12 @@ pub fn load_denoiser(dir: &Path, device: &Device) -> Result<UNetDenoiser> {
 fn save_with_ids(net: &UNet, path: &Path) -> Result<()> {
     use burn::module::Module;
     let tmp = path.with_extension("bpk.tmp");
-    net.clone()
-        .save_file(&tmp)
-        .map_err(|e| Error::Model(format!("{}: saving checkpoint weights: {e:?}", path.display())))?;
+    net.clone().save_file(&tmp).map_err(|e| {
+        Error::Model(format!(
+            "{}: saving checkpoint weights: {e:?}",
+            path.display()
+        ))
+    })?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
@@ -151,10 +156,12 @@ pub fn save_checkpoint(dir: &Path, config: &DiffusionModelConfig, trainer: &Trai
     let (raw, ema, optim, state) = checkpoint_paths(dir);
     save_with_ids(trainer.model(), &raw)?;
     save_with_ids(trainer.ema(), &ema)?;
-    trainer
-        .optimizer()
-        .save(&optim)
-        .map_err(|e| Error::Model(format!("{}: saving optimizer state: {e:?}", optim.display())))?;
+    trainer.optimizer().save(&optim).map_err(|e| {
+        Error::Model(format!(
+            "{}: saving optimizer state: {e:?}",
+            optim.display()
+        ))
+    })?;
     write_json(
         &state,
         &TrainState {
@@ -170,7 +177,12 @@ pub fn has_checkpoint(dir: &Path) -> bool {
 }
 
 /// Restores a trainer from `dir`'s checkpoint; `fresh` supplies the schedule and optimizer settings.
-pub fn resume_trainer(dir: &Path, config: &DiffusionModelConfig, fresh: Trainer, device: &Device) -> Result<Trainer> {
+pub fn resume_trainer(
+    dir: &Path,
+    config: &DiffusionModelConfig,
+    fresh: Trainer,
+    device: &Device,
+) -> Result<Trainer> {
     let (raw, ema, optim, state) = checkpoint_paths(dir);
     let state: TrainState = read_json(&state)?;
     let model = load_with_ids(config, &raw, device)?;

@@ -17,7 +17,10 @@ pub enum NpyArray {
     /// float32 (float64 files are converted).
     Real { shape: Vec<usize>, data: Vec<f32> },
     /// complex64 (complex128 files are converted).
-    Complex { shape: Vec<usize>, data: Vec<Complex32> },
+    Complex {
+        shape: Vec<usize>,
+        data: Vec<Complex32>,
+    },
 }
 
 impl NpyArray {
@@ -69,7 +72,10 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
             if bytes.len() < 12 {
                 return Err("truncated .npy header".into());
             }
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
         }
         v => return Err(format!("unsupported .npy format version {v}")),
     };
@@ -82,7 +88,9 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     let fortran = dict_value(header, "fortran_order").ok_or("header has no 'fortran_order'")?;
     let shape_text = dict_value(header, "shape").ok_or("header has no 'shape'")?;
     if fortran.trim() != "False" {
-        return Err("Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into());
+        return Err(
+            "Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into(),
+        );
     }
     let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"');
     let shape = parse_shape(shape_text)?;
@@ -123,7 +131,10 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     Ok(if complex {
         NpyArray::Complex {
             shape,
-            data: reals.chunks_exact(2).map(|c| Complex32::new(c[0], c[1])).collect(),
+            data: reals
+                .chunks_exact(2)
+                .map(|c| Complex32::new(c[0], c[1]))
+                .collect(),
         }
     } else {
         NpyArray::Real { shape, data: reals }
@@ -140,7 +151,9 @@ fn item_width(descr: &str) -> usize {
 
 /// The text of `key`'s value in a Python dict literal header.
 fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
-    let pos = header.find(&format!("'{key}'")).or_else(|| header.find(&format!("\"{key}\"")))?;
+    let pos = header
+        .find(&format!("'{key}'"))
+        .or_else(|| header.find(&format!("\"{key}\"")))?;
     let rest = &header[pos + key.len() + 2..];
     let rest = rest.trim_start().strip_prefix(':')?.trim_start();
     if rest.starts_with('(') {
@@ -162,7 +175,10 @@ fn parse_shape(text: &str) -> std::result::Result<Vec<usize>, String> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| format!("malformed shape {text}")))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("malformed shape {text}"))
+        })
         .collect()
 }
 
@@ -173,7 +189,8 @@ fn header_bytes(descr: &str, shape: &[usize]) -> Vec<u8> {
     } else {
         format!("({})", dims.join(", "))
     };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
     // Pad so the data starts on a 64-byte boundary, as numpy does.
     let unpadded = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));

@@ -6,9 +6,20 @@ use crate::error::{Error, Result};
 
 /// Writes `images` (each `h × w`, row-major) as a grid with `columns` tiles per row and a 2-pixel
 /// gap. Intensities are windowed to [0, `white`] (e.g. the data's maximum) so tiles are comparable.
-pub fn write_grid(path: &Path, images: &[Vec<f32>], h: usize, w: usize, columns: usize, white: f32) -> Result<()> {
+pub fn write_grid(
+    path: &Path,
+    images: &[Vec<f32>],
+    h: usize,
+    w: usize,
+    columns: usize,
+    white: f32,
+) -> Result<()> {
     if images.is_empty() || columns == 0 || h == 0 || w == 0 {
-        return Err(Error::invalid("png grid", "at least one non-empty image and one column", images.len()));
+        return Err(Error::invalid(
+            "png grid",
+            "at least one non-empty image and one column",
+            images.len(),
+        ));
     }
     if let Some(bad) = images.iter().find(|im| im.len() != h * w) {
         return Err(Error::Shape {
@@ -22,7 +33,11 @@ pub fn write_grid(path: &Path, images: &[Vec<f32>], h: usize, w: usize, columns:
     let rows = images.len().div_ceil(cols);
     let width = cols * w + (cols + 1) * GAP;
     let height = rows * h + (rows + 1) * GAP;
-    let white = if white.is_finite() && white > 0.0 { white } else { 1.0 };
+    let white = if white.is_finite() && white > 0.0 {
+        white
+    } else {
+        1.0
+    };
     let mut pixels = vec![0u8; width * height];
     for (k, im) in images.iter().enumerate() {
         let (r, c) = (k / cols, k % cols);

@@ -4,7 +4,9 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Dropout, DropoutConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{
+    Dropout, DropoutConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d,
+};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -36,16 +38,31 @@ impl UNetConfig {
     /// Checks that the configuration describes a buildable network.
     pub fn validate(&self) -> Result<()> {
         if !(1..=2).contains(&self.in_channels) {
-            return Err(Error::invalid("unet in_channels", "1 or 2", self.in_channels));
+            return Err(Error::invalid(
+                "unet in_channels",
+                "1 or 2",
+                self.in_channels,
+            ));
         }
         if self.channel_mults.is_empty() || self.channel_mults.len() > 6 {
-            return Err(Error::invalid("unet channel_mults", "1 to 6 levels", format!("{:?}", self.channel_mults)));
+            return Err(Error::invalid(
+                "unet channel_mults",
+                "1 to 6 levels",
+                format!("{:?}", self.channel_mults),
+            ));
         }
-        if self.base_channels == 0 || self.base_channels % 2 != 0 || self.base_channels > 1024 {
-            return Err(Error::invalid("unet base_channels", "an even number in 2..=1024", self.base_channels));
+        if self.base_channels == 0
+            || !self.base_channels.is_multiple_of(2)
+            || self.base_channels > 1024
+        {
+            return Err(Error::invalid(
+                "unet base_channels",
+                "an even number in 2..=1024",
+                self.base_channels,
+            ));
         }
         let down = 1usize << (self.channel_mults.len() - 1);
-        if self.image_size < 4 || self.image_size > 4096 || self.image_size % down != 0 {
+        if self.image_size < 4 || self.image_size > 4096 || !self.image_size.is_multiple_of(down) {
             return Err(Error::invalid(
                 "unet image_size",
                 format!("4..=4096 and divisible by {down}"),
@@ -57,16 +74,23 @@ impl UNetConfig {
         }
         for &m in &self.channel_mults {
             let c = self.base_channels * m;
-            if m == 0 || m > 16 || c % self.groups != 0 {
+            if m == 0 || m > 16 || !c.is_multiple_of(self.groups) {
                 return Err(Error::invalid(
                     "unet channel_mults",
-                    format!("multipliers in 1..=16 whose channel counts are divisible by groups = {}", self.groups),
+                    format!(
+                        "multipliers in 1..=16 whose channel counts are divisible by groups = {}",
+                        self.groups
+                    ),
                     format!("{:?}", self.channel_mults),
                 ));
             }
         }
         if self.blocks_per_level == 0 || self.blocks_per_level > 8 {
-            return Err(Error::invalid("unet blocks_per_level", "1..=8", self.blocks_per_level));
+            return Err(Error::invalid(
+                "unet blocks_per_level",
+                "1..=8",
+                self.blocks_per_level,
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::invalid("unet dropout", "0 ≤ p < 1", self.dropout));
@@ -92,7 +116,10 @@ impl UNetConfig {
         for (i, &m) in self.channel_mults.iter().enumerate() {
             let cout = base * m;
             for _ in 0..self.blocks_per_level {
-                let attn = self.attention_resolutions.contains(&res).then(|| AttentionBlock::new(cout, self.groups, device));
+                let attn = self
+                    .attention_resolutions
+                    .contains(&res)
+                    .then(|| AttentionBlock::new(cout, self.groups, device));
                 down.push(DownStage::Block(LevelBlock {
                     res: ResBlock::new(ch, cout, temb, self.groups, self.dropout, device),
                     attn,
@@ -120,8 +147,13 @@ impl UNetConfig {
         for (i, &m) in self.channel_mults.iter().enumerate().rev() {
             let cout = base * m;
             for _ in 0..=self.blocks_per_level {
-                let skip = skip_channels.pop().ok_or_else(|| Error::Model("unet skip bookkeeping".into()))?;
-                let attn = self.attention_resolutions.contains(&res).then(|| AttentionBlock::new(cout, self.groups, device));
+                let skip = skip_channels
+                    .pop()
+                    .ok_or_else(|| Error::Model("unet skip bookkeeping".into()))?;
+                let attn = self
+                    .attention_resolutions
+                    .contains(&res)
+                    .then(|| AttentionBlock::new(cout, self.groups, device));
                 up.push(UpStage::Block(LevelBlock {
                     res: ResBlock::new(ch + skip, cout, temb, self.groups, self.dropout, device),
                     attn,
@@ -162,7 +194,14 @@ pub struct ResBlock {
 }
 
 impl ResBlock {
-    fn new(cin: usize, cout: usize, temb: usize, groups: usize, dropout: f64, device: &Device) -> Self {
+    fn new(
+        cin: usize,
+        cout: usize,
+        temb: usize,
+        groups: usize,
+        dropout: f64,
+        device: &Device,
+    ) -> Self {
         let conv3 = |cin: usize, cout: usize| {
             Conv2dConfig::new([cin, cout], [3, 3])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -182,9 +221,14 @@ impl ResBlock {
     fn forward(&self, x: Tensor<4>, temb: &Tensor<2>) -> Tensor<4> {
         let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
         let [n, c, _, _] = h.dims();
-        let t = self.time_proj.forward(silu(temb.clone())).reshape([n, c, 1, 1]);
+        let t = self
+            .time_proj
+            .forward(silu(temb.clone()))
+            .reshape([n, c, 1, 1]);
         let h = h + t;
-        let h = self.conv2.forward(self.dropout.forward(silu(self.norm2.forward(h))));
+        let h = self
+            .conv2
+            .forward(self.dropout.forward(silu(self.norm2.forward(h))));
         let skip = match &self.skip {
             Some(conv) => conv.forward(x),
             None => x,
@@ -212,7 +256,10 @@ impl AttentionBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [n, c, h, w] = x.dims();
-        let qkv = self.qkv.forward(self.norm.forward(x.clone())).reshape([n, 3 * c, h * w]);
+        let qkv = self
+            .qkv
+            .forward(self.norm.forward(x.clone()))
+            .reshape([n, 3 * c, h * w]);
         let q = qkv.clone().narrow(1, 0, c).swap_dims(1, 2); // [n, hw, c]
         let k = qkv.clone().narrow(1, c, c); // [n, c, hw]
         let v = qkv.narrow(1, 2 * c, c).swap_dims(1, 2); // [n, hw, c]
@@ -240,6 +287,7 @@ impl LevelBlock {
 }
 
 /// One stage of the contracting path.
+#[allow(clippy::large_enum_variant)] // a handful per network, built once
 #[derive(Module, Debug)]
 pub enum DownStage {
     /// A residual block (+ attention).
@@ -249,6 +297,7 @@ pub enum DownStage {
 }
 
 /// One stage of the expanding path.
+#[allow(clippy::large_enum_variant)] // a handful per network, built once
 #[derive(Module, Debug)]
 pub enum UpStage {
     /// A residual block (+ attention) on [x, skip] concatenated.

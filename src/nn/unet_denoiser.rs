@@ -117,7 +117,11 @@ impl Denoiser for UNetDenoiser {
         let mut out = Vec::with_capacity(x_t.data().len());
         for start in (0..n).step_by(MAX_CHUNK) {
             let m = MAX_CHUNK.min(n - start);
-            let x = tensor_from_slice(&x_t.data()[start * len..(start + m) * len], [m, c, h, w], &self.device);
+            let x = tensor_from_slice(
+                &x_t.data()[start * len..(start + m) * len],
+                [m, c, h, w],
+                &self.device,
+            );
             out.extend(tensor_to_vec(self.plain.forward(x, &vec![t; m]))?);
         }
         let eps = ImageBatch::new(x_t.shape(), out)?;
@@ -125,7 +129,12 @@ impl Denoiser for UNetDenoiser {
         Ok(eps)
     }
 
-    fn predict_noise_vjp(&self, x_t: &ImageBatch, t: usize, v: &ImageBatch) -> Result<(ImageBatch, ImageBatch)> {
+    fn predict_noise_vjp(
+        &self,
+        x_t: &ImageBatch,
+        t: usize,
+        v: &ImageBatch,
+    ) -> Result<(ImageBatch, ImageBatch)> {
         self.check(x_t, t)?;
         x_t.ensure_same_shape("vjp vector", v)?;
         let [n, c, h, w] = x_t.shape();

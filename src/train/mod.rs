@@ -84,8 +84,13 @@ impl TrainConfig {
         if self.batch_size == 0 || self.batch_size > 4096 {
             return Err(Error::invalid("batch size", "1..=4096", self.batch_size));
         }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 1.0) {
-            return Err(Error::invalid("learning rate", "0 < lr < 1", self.learning_rate));
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 1.0)
+        {
+            return Err(Error::invalid(
+                "learning rate",
+                "0 < lr < 1",
+                self.learning_rate,
+            ));
         }
         if !(0.0..=1.0).contains(&self.min_lr_ratio) {
             return Err(Error::invalid("min_lr_ratio", "0..=1", self.min_lr_ratio));
@@ -147,7 +152,12 @@ pub struct Trainer {
 
 impl Trainer {
     /// Starts training `model` (moved to the autodiff version of `device`).
-    pub fn new(config: TrainConfig, schedule: NoiseSchedule, model: UNet, device: &Device) -> Result<Self> {
+    pub fn new(
+        config: TrainConfig,
+        schedule: NoiseSchedule,
+        model: UNet,
+        device: &Device,
+    ) -> Result<Self> {
         config.validate()?;
         let train_device = device.clone().autodiff();
         // Through `valid()` so a model that is already on an autodiff device becomes fresh leaves.
@@ -166,8 +176,17 @@ impl Trainer {
     }
 
     /// Continues from saved weights, EMA weights, optimizer state and step count.
-    pub fn resume(mut self, model: UNet, ema: UNet, optimizer: ModuleOptimizer, step: usize) -> Self {
-        self.model = model.valid().to_device(&self.device.clone().autodiff()).train();
+    pub fn resume(
+        mut self,
+        model: UNet,
+        ema: UNet,
+        optimizer: ModuleOptimizer,
+        step: usize,
+    ) -> Self {
+        self.model = model
+            .valid()
+            .to_device(&self.device.clone().autodiff())
+            .train();
         self.ema = ema.valid().to_device(&self.device);
         self.optimizer = optimizer;
         self.step = step;
@@ -214,7 +233,8 @@ impl Trainer {
         let mut clean = Vec::with_capacity(b * len);
         for _ in 0..b {
             let i = rng.random_range(0..n);
-            let flip_x = matches!(self.config.flips, Flips::Horizontal | Flips::Both) && rng.random_bool(0.5);
+            let flip_x = matches!(self.config.flips, Flips::Horizontal | Flips::Both)
+                && rng.random_bool(0.5);
             let flip_y = self.config.flips == Flips::Both && rng.random_bool(0.5);
             let img = data.image(i);
             for ch in 0..c {
@@ -233,7 +253,10 @@ impl Trainer {
         let mut noisy = clean;
         for (k, &t) in timesteps.iter().enumerate() {
             let (a, s) = (self.schedule.alpha(t) as f32, self.schedule.sigma(t) as f32);
-            for (x, e) in noisy[k * len..(k + 1) * len].iter_mut().zip(&noise[k * len..(k + 1) * len]) {
+            for (x, e) in noisy[k * len..(k + 1) * len]
+                .iter_mut()
+                .zip(&noise[k * len..(k + 1) * len])
+            {
                 *x = a * *x + s * e;
             }
         }

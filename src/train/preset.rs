@@ -24,7 +24,11 @@ impl Preset {
         // Attention at 16×16 (as in DDPM) when the network reaches it, else at its coarsest level.
         let attention_at = |levels: usize| -> Vec<usize> {
             let coarsest = size >> (levels - 1);
-            vec![if coarsest <= 16 && size >= 16 { 16 } else { coarsest }]
+            vec![if coarsest <= 16 && size >= 16 {
+                16
+            } else {
+                coarsest
+            }]
         };
         match self {
             Preset::Tiny => UNetConfig {
@@ -90,7 +94,11 @@ impl std::str::FromStr for Preset {
             "tiny" => Ok(Preset::Tiny),
             "small" => Ok(Preset::Small),
             "base" => Ok(Preset::Base),
-            other => Err(crate::Error::invalid("preset", "tiny, small or base", other)),
+            other => Err(crate::Error::invalid(
+                "preset",
+                "tiny, small or base",
+                other,
+            )),
         }
     }
 }

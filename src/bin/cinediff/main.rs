@@ -54,7 +54,10 @@ fn main() {
 
 /// `out.npy` → `out.config.json`: where the resolved settings of an output are written.
 pub fn sidecar_path(out: &std::path::Path, suffix: &str) -> std::path::PathBuf {
-    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     out.with_file_name(format!("{stem}.{suffix}"))
 }
 
@@ -67,7 +70,10 @@ pub fn check_output_path(out: &std::path::Path) -> anyhow::Result<()> {
         }
     }
     if out.is_dir() {
-        anyhow::bail!("output {} is a directory, expected a file path", out.display());
+        anyhow::bail!(
+            "output {} is a directory, expected a file path",
+            out.display()
+        );
     }
     Ok(())
 }

@@ -11,9 +11,11 @@ use serde::Serialize;
 
 /// Options of `cinediff phantom`.
 #[derive(Args)]
-#[command(after_help = "Example:\n  cinediff phantom --frames 16 --size 64 --count 4 --seed 1 --out p.npy\n\n\
+#[command(
+    after_help = "Example:\n  cinediff phantom --frames 16 --size 64 --count 4 --seed 1 --out p.npy\n\n\
 Writes p.npy ([count, frames, size, size]; float32 magnitude, or complex64 with --complex),\n\
-p.png (the first sequence's frames) and p.config.json (the resolved settings and seed).")]
+p.png (the first sequence's frames) and p.config.json (the resolved settings and seed)."
+)]
 pub struct PhantomArgs {
     /// Frames per sequence.
     #[arg(long, default_value_t = 16)]
@@ -57,7 +59,10 @@ const MAX_COUNT: usize = 10_000;
 
 pub fn run(args: PhantomArgs) -> anyhow::Result<()> {
     if args.count == 0 || args.count > MAX_COUNT {
-        anyhow::bail!("invalid --count: expected 1..={MAX_COUNT}, got {}", args.count);
+        anyhow::bail!(
+            "invalid --count: expected 1..={MAX_COUNT}, got {}",
+            args.count
+        );
     }
     crate::check_output_path(&args.out)?;
     let config = PhantomConfig {
@@ -91,7 +96,14 @@ pub fn run(args: PhantomArgs) -> anyhow::Result<()> {
         .chunks_exact(frame)
         .map(|f| f.iter().map(|c| c.norm()).collect())
         .collect();
-    png::write_grid(&crate::sidecar_path(&args.out, "png"), &tiles, args.size, args.size, 8, 1.0)?;
+    png::write_grid(
+        &crate::sidecar_path(&args.out, "png"),
+        &tiles,
+        args.size,
+        args.size,
+        8,
+        1.0,
+    )?;
     write_json(
         &crate::sidecar_path(&args.out, "config.json"),
         &Resolved {

@@ -44,9 +44,11 @@ pub enum SpacingArg {
 
 /// Options of `cinediff sample`.
 #[derive(Args)]
-#[command(after_help = "Example:\n  cinediff sample --model models/cine64 --count 8 --sampler ddim --steps 50 --seed 0 --out s.npy\n\n\
+#[command(
+    after_help = "Example:\n  cinediff sample --model models/cine64 --count 8 --sampler ddim --steps 50 --seed 0 --out s.npy\n\n\
 Writes s.npy (float32 [count, H, W], or complex64 for 2-channel models), s.png (magnitude grid)\n\
-and s.config.json (resolved settings and seed). The same seed gives byte-identical output.")]
+and s.config.json (resolved settings and seed). The same seed gives byte-identical output."
+)]
 pub struct SampleArgs {
     /// Model directory (config.json + model.safetensors).
     #[arg(long)]
@@ -97,7 +99,10 @@ const MAX_COUNT: usize = 4096;
 
 pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     if args.count == 0 || args.count > MAX_COUNT {
-        anyhow::bail!("invalid --count: expected 1..={MAX_COUNT}, got {}", args.count);
+        anyhow::bail!(
+            "invalid --count: expected 1..={MAX_COUNT}, got {}",
+            args.count
+        );
     }
     if args.steps == 0 {
         anyhow::bail!("invalid --steps: expected at least 1, got 0");
@@ -151,7 +156,14 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     let mags = magnitudes(&samples);
     let tiles: Vec<Vec<f32>> = mags.chunks_exact(s * s).map(|t| t.to_vec()).collect();
     let white = config.normalization.offset + config.normalization.scale;
-    png::write_grid(&crate::sidecar_path(&args.out, "png"), &tiles, s, s, 8, white)?;
+    png::write_grid(
+        &crate::sidecar_path(&args.out, "png"),
+        &tiles,
+        s,
+        s,
+        8,
+        white,
+    )?;
     write_json(
         &crate::sidecar_path(&args.out, "config.json"),
         &Resolved {
@@ -166,7 +178,11 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
             timesteps: &timesteps,
             seed: args.seed,
             shape,
-            dtype: if config.is_complex() { "complex64" } else { "float32" },
+            dtype: if config.is_complex() {
+                "complex64"
+            } else {
+                "float32"
+            },
             seconds,
         },
     )?;

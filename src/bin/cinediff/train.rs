@@ -29,12 +29,14 @@ pub enum ScheduleArg {
 
 /// Options of `cinediff train`.
 #[derive(Args)]
-#[command(after_help = "Example:\n  cinediff phantom --complex --count 64 --frames 16 --out data.npy\n  \
+#[command(
+    after_help = "Example:\n  cinediff phantom --complex --count 64 --frames 16 --out data.npy\n  \
 cinediff train --data data.npy --preset small --out models/my_prior/\n\n\
 Data: .npy float32 [N, H, W] or [N, T, H, W] (every frame is one sample), or complex64 (trained as\n\
 2 channels, real and imaginary). Images must be square and their side divisible by 2^(levels-1).\n\
 Writes OUT/config.json, OUT/model.safetensors (EMA weights), OUT/train_log.csv, OUT/train_config.json\n\
-and OUT/checkpoint/ (resume with --resume).")]
+and OUT/checkpoint/ (resume with --resume)."
+)]
 pub struct TrainArgs {
     /// Training images (.npy).
     #[arg(long)]
@@ -141,7 +143,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     device.seed(args.seed);
     let (model_config, trainer) = if args.resume {
         if !model_dir::has_checkpoint(&args.out) {
-            anyhow::bail!("--resume: {} has no checkpoint/state.json", args.out.display());
+            anyhow::bail!(
+                "--resume: {} has no checkpoint/state.json",
+                args.out.display()
+            );
         }
         let config = model_dir::read_model_config(&args.out)?;
         if config.unet.in_channels != channels || config.unet.image_size != size {
@@ -153,15 +158,21 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 config.unet.image_size
             );
         }
-        let fresh = Trainer::new(train_config, config.noise_schedule()?, config.unet.init(&device)?, &device)?;
+        let fresh = Trainer::new(
+            train_config,
+            config.noise_schedule()?,
+            config.unet.init(&device)?,
+            &device,
+        )?;
         let trainer = model_dir::resume_trainer(&args.out, &config, fresh, &device)?;
         (config, trainer)
     } else {
         let unet = match &args.unet {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                let mut u: cinediff::nn::UNetConfig =
-                    serde_json::from_str(&text).with_context(|| format!("{}: invalid U-Net config", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let mut u: cinediff::nn::UNetConfig = serde_json::from_str(&text)
+                    .with_context(|| format!("{}: invalid U-Net config", path.display()))?;
                 u.in_channels = channels;
                 u.image_size = size;
                 u
@@ -182,7 +193,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let trainer = Trainer::new(train_config.clone(), config.noise_schedule()?, net, &device)?;
         (config, trainer)
     };
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
 
     let mut images = set.images;
     model_config.normalization.normalize(images.data_mut());
@@ -227,7 +239,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     while !trainer.finished() {
         let report = trainer.train_step(&images)?;
         let elapsed = start.elapsed().as_secs_f64();
-        writeln!(log, "{},{:.6},{:.3e},{elapsed:.2}", report.step, report.loss, report.learning_rate)?;
+        writeln!(
+            log,
+            "{},{:.6},{:.3e},{elapsed:.2}",
+            report.step, report.loss, report.learning_rate
+        )?;
         let s = smoothed.map_or(report.loss, |s| 0.95 * s + 0.05 * report.loss);
         smoothed = Some(s);
         progress.update(report.step as u64, &format!("loss {s:.4}"));
