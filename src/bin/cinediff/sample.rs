@@ -6,6 +6,7 @@ use std::time::Instant;
 use cinediff::data::dataset::{magnitudes, to_complex};
 use cinediff::diffusion::samplers::{Ddim, Ddpm, DdpmVariance, DpmSolverPlusPlus, Sampler, Start};
 use cinediff::diffusion::schedule::TimestepSpacing;
+use cinediff::diffusion::{ClippedDenoiser, Denoiser};
 use cinediff::io::model_dir::{load_denoiser, write_json};
 use cinediff::io::{npy, png};
 use cinediff::nn::device::default_device;
@@ -69,6 +70,10 @@ pub struct SampleArgs {
     /// linspace otherwise].
     #[arg(long, value_enum)]
     spacing: Option<SpacingArg>,
+    /// Clip the denoised estimate x̂₀ to [−LIMIT, LIMIT] in the model's normalised units (training
+    /// data span about [−1, 1] there) and re-derive ε̂ from it, as diffusers' `clip_sample`.
+    #[arg(long, value_name = "LIMIT")]
+    clip_x0: Option<f32>,
     /// Seed of the initial noise and every stochastic step.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -86,6 +91,7 @@ struct Resolved<'a> {
     sampler: SamplerArg,
     steps: usize,
     eta: f32,
+    clip_x0: Option<f32>,
     spacing: SpacingArg,
     timesteps: &'a [usize],
     seed: u64,
@@ -134,8 +140,16 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     let mut rng = seeded(args.seed);
     let mut progress = Progress::new("sample", timesteps.len() as u64);
     let start = Instant::now();
+    let clipped = args
+        .clip_x0
+        .map(|limit| ClippedDenoiser::new(&denoiser, &schedule, limit))
+        .transpose()?;
+    let prior: &dyn Denoiser = match &clipped {
+        Some(c) => c,
+        None => &denoiser,
+    };
     let mut samples = sampler.sample(
-        &denoiser,
+        prior,
         &schedule,
         &timesteps,
         Start::Cold {
@@ -174,6 +188,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
             sampler: args.sampler,
             steps: args.steps,
             eta: args.eta,
+            clip_x0: args.clip_x0,
             spacing: spacing_arg,
             timesteps: &timesteps,
             seed: args.seed,
