@@ -7,4 +7,6 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install Rust with rustup (https://rustup.rs), then re-run" >&2
   exit 1
 fi
-cargo test --release --all-targets --no-fail-fast 2>&1
+# Benchmarks once each in test mode (they must keep working), then every test.
+cargo test --release --benches 2>&1
+cargo test --release --lib --bins --tests --no-fail-fast 2>&1
