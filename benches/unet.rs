@@ -32,7 +32,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Samp
 
 use cinediff::data::Normalization;
 use cinediff::diffusion::denoiser::Denoiser;
-use cinediff::diffusion::schedule::{NoiseSchedule, ScheduleKind};
+use cinediff::diffusion::schedule::ScheduleKind;
 use cinediff::image::ImageBatch;
 use cinediff::nn::device::default_device;
 use cinediff::nn::unet::UNetConfig;
@@ -116,9 +116,9 @@ fn build_trainer(config: &BenchConfig) -> (Trainer, ImageBatch) {
         steps: 1_000_000,
         ..config.preset.train_config()
     };
-    let schedule = NoiseSchedule::new(ScheduleKind::LINEAR, NUM_TRAIN_TIMESTEPS).expect("schedule");
+    let model_config = model_config(&config.unet);
     let model = config.unet.init(&device).expect("valid U-Net config");
-    let trainer = Trainer::new(train, schedule, model, &device).expect("trainer");
+    let trainer = Trainer::new(train, &model_config, model, &device).expect("trainer");
     (trainer, random_batch(DATASET_IMAGES, 3))
 }
 

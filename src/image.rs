@@ -3,6 +3,9 @@
 
 use crate::error::{Error, Result};
 
+/// Most values one array may hold (2³¹, 8 GiB of f32), checked before allocating.
+pub const MAX_ELEMENTS: usize = 1 << 31;
+
 /// A batch of `n` images with `c` channels of `h × w` pixels, row-major `[n, c, h, w]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageBatch {
@@ -115,10 +118,11 @@ fn checked_len(shape: &[usize; 4]) -> Result<usize> {
     shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
         .ok_or_else(|| {
             Error::invalid(
                 "image batch shape",
-                "a size that fits in memory",
+                format!("at most {MAX_ELEMENTS} values"),
                 format!("{shape:?}"),
             )
         })

@@ -439,8 +439,21 @@ fn train_existing_dir_resume_and_force() {
     );
     assert_eq!(log_rows(&m), 10, "refused run touched the log");
 
-    train_tiny(&data, &m, 20, 0, &["--resume"]);
+    // Settings fixed at the start cannot be changed on resume; --steps may extend the run.
+    fails(
+        args!["train", "--data", data, "--preset", "tiny", "--steps", "20", "--resume", "--out", m],
+        &["--preset", "cannot be changed on --resume"],
+    );
+    ok(&args![
+        "train", "--data", data, "--steps", "20", "--resume", "--out", m
+    ]);
     assert_eq!(log_rows(&m), 20, "resumed 10 → 20 steps");
+    let resolved = json(&m.join("train_config.json"));
+    assert_eq!(
+        resolved["train"]["batch_size"].as_u64(),
+        Some(4),
+        "resume kept the saved batch size"
+    );
     assert_eq!(
         json(&m.join("checkpoint/state.json"))["step"].as_u64(),
         Some(20)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use cinediff::data::phantom::{cine_phantom, PhantomConfig};
 use cinediff::data::Normalization;
-use cinediff::diffusion::schedule::{NoiseSchedule, ScheduleKind};
+use cinediff::diffusion::schedule::ScheduleKind;
 use cinediff::diffusion::Denoiser;
 use cinediff::io::model_dir;
 use cinediff::nn::device::default_device;
@@ -152,13 +152,12 @@ fn tiny_training_reduces_loss_threefold_and_resumes_exactly() {
     let device = default_device();
     let config = tiny_config(1, 32);
     let images = phantom_images(4);
-    let schedule = NoiseSchedule::new(config.schedule, 1000).unwrap();
     let mut train = Preset::Tiny.train_config();
     train.steps = 80;
     train.batch_size = 8;
     let mut trainer = Trainer::new(
         train.clone(),
-        schedule.clone(),
+        &config,
         config.unet.init(&device).unwrap(),
         &device,
     )
@@ -176,13 +175,15 @@ fn tiny_training_reduces_loss_threefold_and_resumes_exactly() {
     );
 
     // A run interrupted after 5 steps and resumed from its checkpoint ends bit-identical to an
-    // uninterrupted 10-step run (every step draws from substream(seed, step)).
+    // uninterrupted 10-step run (every step draws from substream(seed, step)), dropout included.
     train.steps = 10;
+    let mut config = config;
+    config.unet.dropout = 0.1;
     let dir = scratch_dir("resume");
     let fresh = || {
         Trainer::new(
             train.clone(),
-            schedule.clone(),
+            &config,
             config.unet.init(&device).unwrap(),
             &device,
         )
@@ -190,12 +191,11 @@ fn tiny_training_reduces_loss_threefold_and_resumes_exactly() {
     };
     let straight = fresh();
     let start = straight.model().clone();
-    let mut straight =
-        Trainer::new(train.clone(), schedule.clone(), start.clone(), &device).unwrap();
+    let mut straight = Trainer::new(train.clone(), &config, start.clone(), &device).unwrap();
     while !straight.finished() {
         straight.train_step(&images).unwrap();
     }
-    let mut interrupted = Trainer::new(train.clone(), schedule.clone(), start, &device).unwrap();
+    let mut interrupted = Trainer::new(train.clone(), &config, start, &device).unwrap();
     for _ in 0..5 {
         interrupted.train_step(&images).unwrap();
     }

@@ -41,6 +41,13 @@ pub fn training_images(
             ))
         }
     };
+    if n == 0 || h == 0 || w == 0 {
+        return Err(Error::invalid(
+            "array shape",
+            "no zero-length dimension",
+            format!("{shape:?}"),
+        ));
+    }
     if h != w {
         return Err(Error::invalid(
             "image shape",

@@ -15,10 +15,12 @@ pub struct Normalization {
 }
 
 impl Normalization {
-    /// Fits the map to training data: magnitude data in [0, m] goes to [−1, 1] (offset = scale = m/2);
-    /// complex data keeps zero offset and is scaled so |x| ≤ 1, where m is the 99.9th percentile of |x|
-    /// (robust to a few outliers).
-    pub fn fit(magnitudes: &[f32], complex: bool) -> Result<Self> {
+    /// Fits the map to training data: non-negative data in [0, m] goes to [−1, 1] (offset = scale =
+    /// m/2); complex or signed data keeps zero offset and is scaled so |x| ≤ 1; m is the 99.9th
+    /// percentile of |x| (robust to a few outliers). `values` are magnitudes for complex data.
+    pub fn fit(values: &[f32], complex: bool) -> Result<Self> {
+        let magnitudes = values;
+        let signed = !complex && values.iter().any(|v| *v < 0.0);
         if magnitudes.is_empty() {
             return Err(Error::invalid(
                 "training data",
@@ -37,7 +39,7 @@ impl Normalization {
                 format!("99.9th percentile |x| = {m}"),
             ));
         }
-        Ok(if complex {
+        Ok(if complex || signed {
             Normalization {
                 offset: 0.0,
                 scale: m,
@@ -52,7 +54,7 @@ impl Normalization {
 
     /// Checks that the map is invertible and finite.
     pub fn validate(&self) -> Result<()> {
-        if !(self.scale.is_finite() && self.scale > 0.0 && self.offset.is_finite()) {
+        if !(self.scale.is_normal() && self.scale > 0.0 && self.offset.is_finite()) {
             return Err(Error::invalid(
                 "normalization",
                 "finite offset and scale > 0",

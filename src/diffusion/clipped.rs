@@ -21,13 +21,21 @@ impl<'a> ClippedDenoiser<'a> {
         if !(limit.is_finite() && limit > 0.0) {
             return Err(Error::invalid("x̂₀ clip limit", "a finite value > 0", limit));
         }
-        Ok(Self { inner, schedule, limit })
+        Ok(Self {
+            inner,
+            schedule,
+            limit,
+        })
     }
 
     /// Applies the clip to `eps` in place; returns, per value, whether x̂₀ stayed inside the range.
     fn clip(&self, x_t: &ImageBatch, eps: &mut ImageBatch, t: usize) -> Result<Vec<bool>> {
         if t >= self.schedule.num_train_timesteps() {
-            return Err(Error::invalid("timestep", format!("< {}", self.schedule.num_train_timesteps()), t));
+            return Err(Error::invalid(
+                "timestep",
+                format!("< {}", self.schedule.num_train_timesteps()),
+                t,
+            ));
         }
         let (a, s) = (self.schedule.alpha(t) as f32, self.schedule.sigma(t) as f32);
         let inside = x_t
@@ -60,11 +68,23 @@ impl Denoiser for ClippedDenoiser<'_> {
 
     /// Where x̂₀ is clipped, ε̂' = (x_t − α·limit)/σ, so ∂ε̂'/∂x_t is 1/σ on that pixel alone; elsewhere
     /// the inner Jacobian applies. Hence vᵀ∂ε̂'/∂x = (v ⊙ clipped)/σ + vjp_inner(v ⊙ inside).
-    fn predict_noise_vjp(&self, x_t: &ImageBatch, t: usize, v: &ImageBatch) -> Result<(ImageBatch, ImageBatch)> {
+    fn predict_noise_vjp(
+        &self,
+        x_t: &ImageBatch,
+        t: usize,
+        v: &ImageBatch,
+    ) -> Result<(ImageBatch, ImageBatch)> {
         let mut eps = self.inner.predict_noise(x_t, t)?;
         let inside = self.clip(x_t, &mut eps, t)?;
-        let masked: Vec<f32> = v.data().iter().zip(&inside).map(|(&vi, &k)| if k { vi } else { 0.0 }).collect();
-        let (_, mut vjp) = self.inner.predict_noise_vjp(x_t, t, &ImageBatch::new(v.shape(), masked)?)?;
+        let masked: Vec<f32> = v
+            .data()
+            .iter()
+            .zip(&inside)
+            .map(|(&vi, &k)| if k { vi } else { 0.0 })
+            .collect();
+        let (_, mut vjp) =
+            self.inner
+                .predict_noise_vjp(x_t, t, &ImageBatch::new(v.shape(), masked)?)?;
         let s = self.schedule.sigma(t) as f32;
         for ((g, &vi), &k) in vjp.data_mut().iter_mut().zip(v.data()).zip(&inside) {
             if !k {

@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 pub enum ScheduleKind {
     /// `linear`: β_t = linspace(beta_start, beta_end, T) (Ho et al. 2020).
     Linear { beta_start: f64, beta_end: f64 },
-    /// `squaredcos_cap_v2`: ᾱ(t) = f(t)/f(0), f(t) = cos²((t/T + s)/(1 + s)·π/2), β clipped at `max_beta`.
+    /// `squaredcos_cap_v2`: β_i = min(1 − f((i+1)/T)/f(i/T), `max_beta`), f(u) = cos²((u + s)/(1 + s)·π/2),
+    /// so ᾱ_i ≈ f((i+1)/T)/f(0).
     Cosine { s: f64, max_beta: f64 },
 }
 
@@ -108,6 +109,15 @@ impl NoiseSchedule {
             prod *= 1.0 - b;
             alphas_cumprod.push(prod);
         }
+        // Every level must carry both signal and noise, or α, σ or λ = log(α/σ) degenerate.
+        let (first, last) = (alphas_cumprod[0], alphas_cumprod[t_total - 1]);
+        if !(first < 1.0 && last > 0.0 && last.sqrt().ln().is_finite()) {
+            return Err(Error::invalid(
+                "noise schedule",
+                "0 < ᾱ_t < 1 at every level (signal and noise both present)",
+                format!("ᾱ_0 = {first}, ᾱ_(T−1) = {last}"),
+            ));
+        }
         Ok(Self {
             kind,
             betas,
@@ -153,6 +163,14 @@ impl NoiseSchedule {
     /// σ_t = √(1 − ᾱ_t), the noise scale.
     pub fn sigma(&self, t: usize) -> f64 {
         (1.0 - self.alphas_cumprod[t]).sqrt()
+    }
+
+    /// The forward process q(x_t | x₀): `x ← α_t·x + σ_t·noise`, in place.
+    pub fn noise_to(&self, t: usize, x: &mut [f32], noise: &[f32]) {
+        let (a, s) = (self.alpha(t) as f32, self.sigma(t) as f32);
+        for (v, e) in x.iter_mut().zip(noise) {
+            *v = a * *v + s * e;
+        }
     }
 
     /// λ_t = log(α_t / σ_t), the half log-SNR used by DPM-Solver.
@@ -216,8 +234,13 @@ impl NoiseSchedule {
                     .collect()
             }
             TimestepSpacing::Leading => {
-                let ratio = t_total / n;
-                (0..n).map(|k| k * ratio).collect()
+                // n = 1 would be [0], a grid that never leaves clean data; start at T − 1 instead.
+                if n == 1 {
+                    vec![t_total - 1]
+                } else {
+                    let ratio = t_total / n;
+                    (0..n).map(|k| k * ratio).collect()
+                }
             }
             TimestepSpacing::Trailing => {
                 let start = t_total as f64;

@@ -73,12 +73,14 @@ pub fn load_weights(config: &DiffusionModelConfig, path: &Path, device: &Device)
         path: path.to_path_buf(),
         reason: format!("cannot load weights: {e}"),
     })?;
-    if !result.errors.is_empty() || !result.missing.is_empty() {
+    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
         return Err(Error::Format {
             path: path.to_path_buf(),
             reason: format!(
-                "weights do not match config.json: {} missing, errors: {:?}",
+                "weights do not match config.json: {} missing, {} unexpected (e.g. {:?}), errors: {:?}",
                 result.missing.len(),
+                result.unused.len(),
+                result.unused.iter().take(2).collect::<Vec<_>>(),
                 result.errors.iter().take(3).collect::<Vec<_>>()
             ),
         });
@@ -139,7 +141,11 @@ pub fn save_model(dir: &Path, config: &DiffusionModelConfig, trainer: &Trainer) 
 }
 
 fn checkpoint_paths(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
-    let c = dir.join(CHECKPOINT_DIR);
+    checkpoint_paths_in(&dir.join(CHECKPOINT_DIR))
+}
+
+/// Files of a checkpoint directory `c`.
+fn checkpoint_paths_in(c: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     (
         c.join("raw.bpk"),
         c.join("ema.bpk"),
@@ -148,12 +154,21 @@ fn checkpoint_paths(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     )
 }
 
-/// Writes the model (as [`save_model`]) and the resumable training state.
+/// Writes the model (as [`save_model`]) and the resumable training state. The state is written
+/// into a fresh directory that then replaces `checkpoint/`, so a crash leaves either the old or the
+/// new checkpoint whole, never a mix.
 pub fn save_checkpoint(dir: &Path, config: &DiffusionModelConfig, trainer: &Trainer) -> Result<()> {
     save_model(dir, config, trainer)?;
     let ckpt = dir.join(CHECKPOINT_DIR);
-    std::fs::create_dir_all(&ckpt).map_err(|e| Error::io(&ckpt, e))?;
-    let (raw, ema, optim, state) = checkpoint_paths(dir);
+    let staging = dir.join(format!("{CHECKPOINT_DIR}.tmp"));
+    let retired = dir.join(format!("{CHECKPOINT_DIR}.old"));
+    for stale in [&staging, &retired] {
+        if stale.exists() {
+            std::fs::remove_dir_all(stale).map_err(|e| Error::io(stale, e))?;
+        }
+    }
+    std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    let (raw, ema, optim, state) = checkpoint_paths_in(&staging);
     save_with_ids(trainer.model(), &raw)?;
     save_with_ids(trainer.ema(), &ema)?;
     trainer.optimizer().save(&optim).map_err(|e| {
@@ -168,7 +183,46 @@ pub fn save_checkpoint(dir: &Path, config: &DiffusionModelConfig, trainer: &Trai
             step: trainer.step_count(),
             train: trainer.config().clone(),
         },
-    )
+    )?;
+    if ckpt.exists() {
+        std::fs::rename(&ckpt, &retired).map_err(|e| Error::io(&ckpt, e))?;
+    }
+    std::fs::rename(&staging, &ckpt).map_err(|e| Error::io(&ckpt, e))?;
+    if retired.exists() {
+        std::fs::remove_dir_all(&retired).map_err(|e| Error::io(&retired, e))?;
+    }
+    Ok(())
+}
+
+/// Reads the training state saved with the checkpoint in `dir`.
+pub fn read_train_state(dir: &Path) -> Result<TrainState> {
+    read_json(&checkpoint_paths(dir).3)
+}
+
+/// Removes what a training run writes into `dir` (model, checkpoint, logs), for `--force`.
+pub fn clear_model_dir(dir: &Path) -> Result<()> {
+    for name in [
+        CONFIG_FILE,
+        WEIGHTS_FILE,
+        "train_log.csv",
+        "train_config.json",
+    ] {
+        let p = dir.join(name);
+        if p.exists() {
+            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+        }
+    }
+    for name in [
+        CHECKPOINT_DIR.to_string(),
+        format!("{CHECKPOINT_DIR}.tmp"),
+        format!("{CHECKPOINT_DIR}.old"),
+    ] {
+        let p = dir.join(name);
+        if p.exists() {
+            std::fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// True when `dir` holds a resumable checkpoint.

@@ -8,8 +8,8 @@ use num_complex::Complex32;
 
 use crate::error::{Error, Result};
 
-/// Upper bound on elements in one array (2³¹), checked before any allocation.
-pub const MAX_ELEMENTS: usize = 1 << 31;
+/// Upper bound on elements in one array, checked before decoding.
+pub use crate::image::MAX_ELEMENTS;
 
 /// An array read from `.npy`: real or complex, with its shape.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,6 +55,17 @@ fn format_err(path: &Path, reason: impl Into<String>) -> Error {
 
 /// Reads a `.npy` file.
 pub fn read_npy(path: &Path) -> Result<NpyArray> {
+    // Refuse files that cannot hold a valid array before reading them into memory.
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    let limit = (MAX_ELEMENTS as u64) * 16 + (1 << 20);
+    if size > limit {
+        return Err(format_err(
+            path,
+            format!("file is {size} bytes, more than the {limit}-byte limit"),
+        ));
+    }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     parse_npy(&bytes).map_err(|reason| format_err(path, reason))
 }
@@ -111,7 +122,7 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         }
     };
     let payload = &bytes[end..];
-    let need = count * item;
+    let need = count.checked_mul(item).ok_or("array size overflows")?;
     if payload.len() != need {
         return Err(format!(
             "data size {} bytes does not match shape {shape:?} of '{descr}' ({need} bytes)",

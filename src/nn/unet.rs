@@ -13,12 +13,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Largest image side a network may be built for (memory grows with its square).
+pub const MAX_IMAGE_SIZE: usize = 512;
+/// Most positions one self-attention layer may attend over (its matrix is this squared).
+pub const MAX_ATTENTION_TOKENS: usize = 64 * 64;
+
 /// Architecture of the U-Net; saved as JSON beside the weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UNetConfig {
-    /// 1 (magnitude) or 2 (complex as real, imaginary).
+    /// 1 (magnitude) or 2 (complex as real, imaginary); `cinediff train` sets it from the data.
+    #[serde(default)]
     pub in_channels: usize,
-    /// Square image side the network is built for (must be divisible by 2^(levels−1)).
+    /// Square image side the network is built for (must be divisible by 2^(levels−1));
+    /// `cinediff train` sets it from the data.
+    #[serde(default)]
     pub image_size: usize,
     /// Channels at the first level; level i has `base_channels · channel_mults[i]`.
     pub base_channels: usize,
@@ -62,15 +70,34 @@ impl UNetConfig {
             ));
         }
         let down = 1usize << (self.channel_mults.len() - 1);
-        if self.image_size < 4 || self.image_size > 4096 || !self.image_size.is_multiple_of(down) {
+        if self.image_size < 4
+            || self.image_size > MAX_IMAGE_SIZE
+            || !self.image_size.is_multiple_of(down)
+        {
             return Err(Error::invalid(
                 "unet image_size",
-                format!("4..=4096 and divisible by {down}"),
+                format!("4..={MAX_IMAGE_SIZE} and divisible by {down}"),
                 self.image_size,
             ));
         }
-        if self.groups == 0 {
-            return Err(Error::invalid("unet groups", "> 0", self.groups));
+        if self.groups == 0 || !self.base_channels.is_multiple_of(self.groups) {
+            return Err(Error::invalid(
+                "unet groups",
+                format!("> 0 and dividing base_channels = {}", self.base_channels),
+                self.groups,
+            ));
+        }
+        let resolutions: Vec<usize> = (0..self.channel_mults.len())
+            .map(|l| self.image_size >> l)
+            .collect();
+        for &r in &self.attention_resolutions {
+            if !resolutions.contains(&r) || r * r > MAX_ATTENTION_TOKENS {
+                return Err(Error::invalid(
+                    "unet attention_resolutions",
+                    format!("resolutions of the network {resolutions:?} with at most {MAX_ATTENTION_TOKENS} positions"),
+                    format!("{:?}", self.attention_resolutions),
+                ));
+            }
         }
         for &m in &self.channel_mults {
             let c = self.base_channels * m;

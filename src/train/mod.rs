@@ -9,16 +9,16 @@ pub mod preset;
 use std::collections::HashMap;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
-use rand::Rng;
+use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use crate::diffusion::schedule::NoiseSchedule;
 use crate::error::{Error, Result};
 use crate::image::ImageBatch;
 use crate::nn::unet::UNet;
+use crate::nn::unet_denoiser::DiffusionModelConfig;
 use crate::nn::unet_denoiser::{tensor_from_slice, tensor_to_vec};
 use crate::rng::{fill_standard_normal, substream};
 
@@ -65,7 +65,7 @@ pub struct TrainConfig {
     pub min_lr_ratio: f64,
     /// AdamW decoupled weight decay.
     pub weight_decay: f32,
-    /// Global gradient-norm clip.
+    /// Clip on the global gradient norm (all parameters together).
     pub grad_clip_norm: f32,
     /// EMA decay of the weights used for sampling.
     pub ema_decay: f64,
@@ -120,11 +120,11 @@ impl TrainConfig {
     }
 }
 
-/// AdamW with the run's weight decay and gradient-norm clipping, fresh state.
+/// AdamW with the run's weight decay, fresh state. (Clipping is done on the global gradient norm
+/// by the trainer; burn's built-in clipping works per tensor.)
 pub fn build_optimizer(config: &TrainConfig) -> ModuleOptimizer {
     AdamWConfig::new()
         .with_weight_decay(config.weight_decay)
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(config.grad_clip_norm)))
         .init()
 }
 
@@ -148,17 +148,22 @@ pub struct Trainer {
     optimizer: ModuleOptimizer,
     step: usize,
     device: Device,
+    image_shape: [usize; 3],
 }
 
 impl Trainer {
     /// Starts training `model` (moved to the autodiff version of `device`).
     pub fn new(
         config: TrainConfig,
-        schedule: NoiseSchedule,
+        model_config: &DiffusionModelConfig,
         model: UNet,
         device: &Device,
     ) -> Result<Self> {
         config.validate()?;
+        model_config.validate()?;
+        let schedule = model_config.noise_schedule()?;
+        let u = &model_config.unet;
+        let image_shape = [u.in_channels, u.image_size, u.image_size];
         let train_device = device.clone().autodiff();
         // Through `valid()` so a model that is already on an autodiff device becomes fresh leaves.
         let model = model.valid().to_device(&train_device).train();
@@ -172,6 +177,7 @@ impl Trainer {
             optimizer,
             step: 0,
             device: device.clone(),
+            image_shape,
         })
     }
 
@@ -227,6 +233,16 @@ impl Trainer {
     pub fn train_step(&mut self, data: &ImageBatch) -> Result<StepReport> {
         let mut rng = substream(self.config.seed, self.step as u64);
         let [n, c, h, w] = data.shape();
+        if [c, h, w] != self.image_shape {
+            return Err(Error::Shape {
+                what: "training images [c, h, w]".into(),
+                expected: self.image_shape.to_vec(),
+                got: vec![c, h, w],
+            });
+        }
+        // Dropout masks come from the backend's generator: reseed it from this step's stream so
+        // they too are a function of (seed, step) and a resumed run repeats them.
+        self.device.seed(rng.next_u64());
         let b = self.config.batch_size;
         let len = data.image_len();
         let t_total = self.schedule.num_train_timesteps();
@@ -252,13 +268,9 @@ impl Trainer {
         fill_standard_normal(&mut rng, &mut noise);
         let mut noisy = clean;
         for (k, &t) in timesteps.iter().enumerate() {
-            let (a, s) = (self.schedule.alpha(t) as f32, self.schedule.sigma(t) as f32);
-            for (x, e) in noisy[k * len..(k + 1) * len]
-                .iter_mut()
-                .zip(&noise[k * len..(k + 1) * len])
-            {
-                *x = a * *x + s * e;
-            }
+            let range = k * len..(k + 1) * len;
+            self.schedule
+                .noise_to(t, &mut noisy[range.clone()], &noise[range]);
         }
         let ad = self.device.clone().autodiff();
         let x = tensor_from_slice(&noisy, [b, c, h, w], &ad);
@@ -272,7 +284,8 @@ impl Trainer {
                 self.step + 1
             )));
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.clip_global_norm(&mut grads)?;
         let lr = self.config.learning_rate_at(self.step);
         self.model = self.optimizer.step(lr, self.model.clone(), grads);
         self.update_ema()?;
@@ -282,6 +295,28 @@ impl Trainer {
             loss: loss_value,
             learning_rate: lr,
         })
+    }
+
+    /// Scales all gradients by min(1, c/‖g‖) with ‖g‖ the norm over every parameter together;
+    /// fails on a non-finite norm so bad weights never reach the model or a checkpoint.
+    fn clip_global_norm(&self, grads: &mut GradientsParams) -> Result<()> {
+        let mut norm = GradNormSquared { grads, sum: 0.0 };
+        self.model.visit(&mut norm);
+        let total = norm.sum.sqrt();
+        if !total.is_finite() {
+            return Err(Error::Model(format!(
+                "gradient norm became {total} at step {}; lower the learning rate",
+                self.step + 1
+            )));
+        }
+        let clip = self.config.grad_clip_norm as f64;
+        if total > clip {
+            self.model.visit(&mut GradScale {
+                grads,
+                factor: clip / (total + 1e-6),
+            });
+        }
+        Ok(())
     }
 
     /// EMA ← d·EMA + (1 − d)·θ, with the usual warm-up d = min(decay, (1 + k)/(10 + k)) so early
@@ -303,6 +338,35 @@ impl Trainer {
             )));
         }
         Ok(())
+    }
+}
+
+/// Σ‖g‖² over every parameter's gradient.
+struct GradNormSquared<'a> {
+    grads: &'a GradientsParams,
+    sum: f64,
+}
+
+impl ModuleVisitor for GradNormSquared<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            // A failed read counts as non-finite, which the caller reports.
+            self.sum += tensor_to_vec(g.powi_scalar(2).sum()).map_or(f64::NAN, |v| v[0] as f64);
+        }
+    }
+}
+
+/// Multiplies every parameter's gradient by `factor`.
+struct GradScale<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f64,
+}
+
+impl ModuleVisitor for GradScale<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.remove::<D>(param.id) {
+            self.grads.register(param.id, g.mul_scalar(self.factor));
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::train::{Flips, TrainConfig};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
-    /// About 60 k parameters; trains in seconds. For tests only.
+    /// About 70 k parameters; trains in seconds. For tests only.
     Tiny,
     /// The default for 64×64 images (about 1.1 M parameters): thin at full resolution, wide at
     /// coarse ones, so a training step costs about half of `base` on 2 CPU cores (see the model card).
@@ -22,13 +22,19 @@ impl Preset {
     /// The network for images of `channels × size × size`.
     pub fn unet(self, channels: usize, size: usize) -> UNetConfig {
         // Attention at 16×16 (as in DDPM) when the network reaches it, else at its coarsest level.
+        // None when even the coarsest level is too large for attention to fit in memory.
         let attention_at = |levels: usize| -> Vec<usize> {
             let coarsest = size >> (levels - 1);
-            vec![if coarsest <= 16 && size >= 16 {
+            let r = if coarsest <= 16 && size >= 16 {
                 16
             } else {
                 coarsest
-            }]
+            };
+            if r * r <= crate::nn::unet::MAX_ATTENTION_TOKENS {
+                vec![r]
+            } else {
+                Vec::new()
+            }
         };
         match self {
             Preset::Tiny => UNetConfig {

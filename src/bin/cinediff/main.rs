@@ -61,8 +61,12 @@ pub fn sidecar_path(out: &std::path::Path, suffix: &str) -> std::path::PathBuf {
     out.with_file_name(format!("{stem}.{suffix}"))
 }
 
-/// Fails unless `out`'s parent directory exists (so we fail before long work, not after).
+/// Fails unless `out` is a `.npy` path in an existing directory (checked before long work, and so
+/// the `.png` / `.config.json` written beside it can never overwrite it).
 pub fn check_output_path(out: &std::path::Path) -> anyhow::Result<()> {
+    if out.extension().and_then(|e| e.to_str()) != Some("npy") {
+        anyhow::bail!("output {} must end in .npy", out.display());
+    }
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
     if let Some(p) = parent {
         if !p.is_dir() {

@@ -161,6 +161,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     progress.finish();
     let seconds = start.elapsed().as_secs_f64();
     config.normalization.denormalize(samples.data_mut());
+    samples.ensure_finite("samples")?;
     let shape = vec![args.count, s, s];
     if config.is_complex() {
         npy::write_npy_c64(&args.out, &shape, &to_complex(&samples))?;

@@ -42,8 +42,8 @@ pub struct TrainArgs {
     #[arg(long)]
     data: PathBuf,
     /// Network and optimiser preset: tiny (tests), small (64×64 default), base (larger).
-    #[arg(long, default_value = "small")]
-    preset: Preset,
+    #[arg(long)]
+    preset: Option<Preset>,
     /// JSON file with a U-Net architecture (UNetConfig fields) replacing the preset's network;
     /// in_channels and image_size are always taken from the data.
     #[arg(long)]
@@ -67,11 +67,11 @@ pub struct TrainArgs {
     #[arg(long)]
     flips: Option<Flips>,
     /// Noise schedule.
-    #[arg(long, value_enum, default_value_t = ScheduleArg::Linear)]
-    schedule: ScheduleArg,
-    /// Seed of every random draw in training.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[arg(long, value_enum)]
+    schedule: Option<ScheduleArg>,
+    /// Seed of every random draw in training [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Write a checkpoint every N steps (and always at the end).
     #[arg(long, default_value_t = 200)]
     checkpoint_every: usize,
@@ -90,7 +90,7 @@ struct Resolved<'a> {
     data: &'a std::path::Path,
     data_shape: &'a [usize],
     data_dtype: &'static str,
-    preset: Preset,
+    preset: Option<Preset>,
     model: &'a DiffusionModelConfig,
     train: &'a cinediff::train::TrainConfig,
     parameters: usize,
@@ -119,35 +119,58 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             args.out.display()
         );
     }
-    let mut train_config = args.preset.train_config();
-    if let Some(v) = args.steps {
-        train_config.steps = v;
-    }
-    if let Some(v) = args.batch_size {
-        train_config.batch_size = v;
-    }
-    if let Some(v) = args.lr {
-        train_config.learning_rate = v;
-    }
-    if let Some(v) = args.ema_decay {
-        train_config.ema_decay = v;
-    }
-    if let Some(v) = args.flips {
-        train_config.flips = v;
-    }
-    train_config.seed = args.seed;
-    train_config.validate()?;
-
-    let device = default_device();
-    // Weight initialisation draws from the backend's RNG: seed it so the same --seed gives the same model.
-    device.seed(args.seed);
-    let (model_config, trainer) = if args.resume {
+    let preset = args.preset.unwrap_or(Preset::Small);
+    let mut train_config = if args.resume {
         if !model_dir::has_checkpoint(&args.out) {
             anyhow::bail!(
                 "--resume: {} has no checkpoint/state.json",
                 args.out.display()
             );
         }
+        // A resumed run continues with the settings it was started with; only --steps may extend it.
+        let fixed = [
+            ("--preset", args.preset.is_some()),
+            ("--batch-size", args.batch_size.is_some()),
+            ("--lr", args.lr.is_some()),
+            ("--ema-decay", args.ema_decay.is_some()),
+            ("--flips", args.flips.is_some()),
+            ("--seed", args.seed.is_some()),
+            ("--schedule", args.schedule.is_some()),
+            ("--unet", args.unet.is_some()),
+        ];
+        if let Some((flag, _)) = fixed.iter().find(|(_, given)| *given) {
+            anyhow::bail!(
+                "{flag} cannot be changed on --resume: the run continues with the settings saved in {}",
+                args.out.join("checkpoint/state.json").display()
+            );
+        }
+        model_dir::read_train_state(&args.out)?.train
+    } else {
+        let mut c = preset.train_config();
+        if let Some(v) = args.batch_size {
+            c.batch_size = v;
+        }
+        if let Some(v) = args.lr {
+            c.learning_rate = v;
+        }
+        if let Some(v) = args.ema_decay {
+            c.ema_decay = v;
+        }
+        if let Some(v) = args.flips {
+            c.flips = v;
+        }
+        c.seed = args.seed.unwrap_or(0);
+        c
+    };
+    if let Some(v) = args.steps {
+        train_config.steps = v;
+    }
+    train_config.validate()?;
+
+    let device = default_device();
+    // Weight initialisation draws from the backend's RNG: seed it so the same --seed gives the same model.
+    device.seed(train_config.seed);
+    let (model_config, trainer) = if args.resume {
         let config = model_dir::read_model_config(&args.out)?;
         if config.unet.in_channels != channels || config.unet.image_size != size {
             anyhow::bail!(
@@ -158,12 +181,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 config.unet.image_size
             );
         }
-        let fresh = Trainer::new(
-            train_config,
-            config.noise_schedule()?,
-            config.unet.init(&device)?,
-            &device,
-        )?;
+        let fresh = Trainer::new(train_config, &config, config.unet.init(&device)?, &device)?;
         let trainer = model_dir::resume_trainer(&args.out, &config, fresh, &device)?;
         (config, trainer)
     } else {
@@ -177,20 +195,29 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 u.image_size = size;
                 u
             }
-            None => args.preset.unet(channels, size),
+            None => preset.unet(channels, size),
+        };
+        // Fitted on signed values for real data (magnitudes would hide negative values).
+        let fit_values = if set.complex {
+            magnitudes(&set.images)
+        } else {
+            set.images.data().to_vec()
         };
         let config = DiffusionModelConfig {
             unet,
-            schedule: match args.schedule {
+            schedule: match args.schedule.unwrap_or(ScheduleArg::Linear) {
                 ScheduleArg::Linear => ScheduleKind::LINEAR,
                 ScheduleArg::Cosine => ScheduleKind::COSINE,
             },
             num_train_timesteps: 1000,
-            normalization: Normalization::fit(&magnitudes(&set.images), set.complex)?,
+            normalization: Normalization::fit(&fit_values, set.complex)?,
         };
         config.validate()?;
         let net = config.unet.init(&device)?;
-        let trainer = Trainer::new(train_config.clone(), config.noise_schedule()?, net, &device)?;
+        let trainer = Trainer::new(train_config.clone(), &config, net, &device)?;
+        if args.force {
+            model_dir::clear_model_dir(&args.out)?;
+        }
         (config, trainer)
     };
     std::fs::create_dir_all(&args.out)
@@ -198,6 +225,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 
     let mut images = set.images;
     model_config.normalization.normalize(images.data_mut());
+    images
+        .ensure_finite("normalised training data")
+        .with_context(|| {
+            format!(
+                "{}: intensities too large for the model's normalisation",
+                args.data.display()
+            )
+        })?;
     let parameters = burn::module::Module::num_params(trainer.model());
     write_json(
         &args.out.join("train_config.json"),
@@ -207,7 +242,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             data: &args.data,
             data_shape: array.shape(),
             data_dtype: array.dtype(),
-            preset: args.preset,
+            preset: (!args.resume).then_some(preset),
             model: &model_config,
             train: trainer.config(),
             parameters,
@@ -221,6 +256,23 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 
     let log_path = args.out.join("train_log.csv");
     let append = args.resume && log_path.exists();
+    if append {
+        // Rows logged after the checkpoint was written would be repeated by the resumed run.
+        let text = std::fs::read_to_string(&log_path)
+            .with_context(|| format!("reading {}", log_path.display()))?;
+        let done = trainer.step_count();
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|line| {
+                line.split(',')
+                    .next()
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .is_none_or(|step| step <= done)
+            })
+            .collect();
+        std::fs::write(&log_path, kept.join("\n") + "\n")
+            .with_context(|| format!("writing {}", log_path.display()))?;
+    }
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(append)

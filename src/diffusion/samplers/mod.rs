@@ -206,8 +206,16 @@ pub fn prepare_start(
     validate_timesteps(schedule, timesteps)?;
     match start {
         Start::Cold { shape } => {
+            if let Some([c, h, w]) = denoiser.image_shape() {
+                if [shape[1], shape[2], shape[3]] != [c, h, w] {
+                    return Err(Error::Shape {
+                        what: "cold-start shape [c, h, w]".into(),
+                        expected: vec![c, h, w],
+                        got: shape[1..].to_vec(),
+                    });
+                }
+            }
             let mut x = ImageBatch::zeros(shape)?;
-            check_input_shape(denoiser, &x)?;
             crate::rng::fill_standard_normal(rng, x.data_mut());
             Ok((x, 0))
         }
@@ -224,10 +232,7 @@ pub fn prepare_start(
             let t = timesteps[start_index];
             let mut x = image;
             let z = crate::rng::standard_normal(rng, x.data().len());
-            let (a, s) = (schedule.alpha(t) as f32, schedule.sigma(t) as f32);
-            for (v, z) in x.data_mut().iter_mut().zip(z) {
-                *v = a * *v + s * z;
-            }
+            schedule.noise_to(t, x.data_mut(), &z);
             Ok((x, start_index))
         }
     }
