@@ -71,9 +71,13 @@ pub struct SampleArgs {
     #[arg(long, value_enum)]
     spacing: Option<SpacingArg>,
     /// Clip the denoised estimate x̂₀ to [−LIMIT, LIMIT] in the model's normalised units (training
-    /// data span about [−1, 1] there) and re-derive ε̂ from it, as diffusers' `clip_sample`.
-    #[arg(long, value_name = "LIMIT")]
-    clip_x0: Option<f32>,
+    /// data span [−1, 1] there) and re-derive ε̂ from it, as diffusers' `clip_sample` (on by default
+    /// there too): at high noise x̂₀ = (x_t − σε̂)/α amplifies small errors of ε̂ up to 150×.
+    #[arg(long, value_name = "LIMIT", default_value_t = 1.0)]
+    clip_x0: f32,
+    /// Do not clip x̂₀.
+    #[arg(long)]
+    no_clip: bool,
     /// Seed of the initial noise and every stochastic step.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -140,8 +144,8 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     let mut rng = seeded(args.seed);
     let mut progress = Progress::new("sample", timesteps.len() as u64);
     let start = Instant::now();
-    let clipped = args
-        .clip_x0
+    let clip_x0 = (!args.no_clip).then_some(args.clip_x0);
+    let clipped = clip_x0
         .map(|limit| ClippedDenoiser::new(&denoiser, &schedule, limit))
         .transpose()?;
     let prior: &dyn Denoiser = match &clipped {
@@ -189,7 +193,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
             sampler: args.sampler,
             steps: args.steps,
             eta: args.eta,
-            clip_x0: args.clip_x0,
+            clip_x0,
             spacing: spacing_arg,
             timesteps: &timesteps,
             seed: args.seed,
