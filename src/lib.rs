@@ -8,7 +8,9 @@ pub mod diffusion;
 pub mod error;
 pub mod image;
 pub mod io;
+pub mod metrics;
 pub mod nn;
+pub mod physics;
 pub mod rng;
 pub mod train;
 

@@ -444,7 +444,7 @@ fn train_existing_dir_resume_and_force() {
         args!["train", "--data", data, "--preset", "tiny", "--steps", "20", "--resume", "--out", m],
         &["--preset", "cannot be changed on --resume"],
     );
-    ok(&args![
+    ok(args![
         "train", "--data", data, "--steps", "20", "--resume", "--out", m
     ]);
     assert_eq!(log_rows(&m), 20, "resumed 10 → 20 steps");

@@ -8,7 +8,9 @@ fn oracle() -> (NoiseSchedule, GaussianDenoiser) {
     let schedule = NoiseSchedule::linear_default();
     let n = 16;
     // Means spread over [−2, 2] so some x̂₀ land outside the clip range [−1, 1].
-    let mean: Vec<f32> = (0..n).map(|i| -2.0 + 4.0 * i as f32 / (n - 1) as f32).collect();
+    let mean: Vec<f32> = (0..n)
+        .map(|i| -2.0 + 4.0 * i as f32 / (n - 1) as f32)
+        .collect();
     let std = vec![0.3; n];
     let den = GaussianDenoiser::new(schedule.clone(), [1, 4, 4], mean, std).unwrap();
     (schedule, den)
@@ -29,7 +31,10 @@ fn clipped_estimate_stays_in_range_and_is_unchanged_inside() {
             let x0 = (xi - s * e) / a;
             assert!(x0.abs() <= 1.0 + 1e-3, "t={t}: clipped x̂₀ = {x0}");
             if x0_raw.abs() <= 1.0 {
-                assert_eq!(e, e_raw, "t={t}: ε̂ changed although x̂₀ = {x0_raw} was inside");
+                assert_eq!(
+                    e, e_raw,
+                    "t={t}: ε̂ changed although x̂₀ = {x0_raw} was inside"
+                );
             } else {
                 n_clipped += 1;
             }
@@ -54,10 +59,17 @@ fn clipped_vjp_matches_finite_differences() {
         let bump = |sign: f32| {
             let mut d = x.data().to_vec();
             d[i] += sign * h;
-            clipped.predict_noise(&ImageBatch::new([2, 1, 4, 4], d).unwrap(), t).unwrap().data()[i]
+            clipped
+                .predict_noise(&ImageBatch::new([2, 1, 4, 4], d).unwrap(), t)
+                .unwrap()
+                .data()[i]
         };
         let fd = (bump(1.0) - bump(-1.0)) / (2.0 * h) * v.data()[i];
         let rel = (fd - vjp.data()[i]).abs() / vjp.data()[i].abs().max(1e-2);
-        assert!(rel < 1e-2, "coordinate {i}: finite difference {fd} vs VJP {}", vjp.data()[i]);
+        assert!(
+            rel < 1e-2,
+            "coordinate {i}: finite difference {fd} vs VJP {}",
+            vjp.data()[i]
+        );
     }
 }
