@@ -11,6 +11,7 @@ pub mod io;
 pub mod metrics;
 pub mod nn;
 pub mod physics;
+pub mod posterior;
 pub mod rng;
 pub mod train;
 
