@@ -1,0 +1,126 @@
+//! The shipped prior `models/cine64-small`: it loads, denoises unseen phantom frames far better
+//! than the noisy input, and its samples have the phantom's intensity statistics.
+//! `cargo test --release --test shipped_model`.
+
+use std::path::Path;
+
+use cinediff::data::phantom::{cine_phantom, PhantomConfig};
+use cinediff::diffusion::samplers::{DpmSolverPlusPlus, Sampler, Start};
+use cinediff::diffusion::{ClippedDenoiser, Denoiser, TimestepSpacing};
+use cinediff::io::model_dir::load_denoiser;
+use cinediff::nn::device::default_device;
+use cinediff::rng::{seeded, standard_normal, substream};
+use cinediff::ImageBatch;
+
+const MODEL: &str = "models/cine64-small";
+
+/// `count` frames of complex phantom sequences from a seed the model never saw, as user-unit
+/// 2-channel images.
+fn unseen_frames(count: usize) -> ImageBatch {
+    let config = PhantomConfig {
+        complex: true,
+        frames: count,
+        ..PhantomConfig::default()
+    };
+    let seq = cine_phantom(&config, &mut substream(987_654, 0)).unwrap();
+    let len = 64 * 64;
+    let mut data = vec![0.0; count * 2 * len];
+    for (f, frame) in seq.data.chunks_exact(len).enumerate() {
+        for (p, v) in frame.iter().enumerate() {
+            data[2 * f * len + p] = v.re;
+            data[(2 * f + 1) * len + p] = v.im;
+        }
+    }
+    ImageBatch::new([count, 2, 64, 64], data).unwrap()
+}
+
+fn magnitudes(x: &ImageBatch) -> Vec<f32> {
+    cinediff::data::dataset::magnitudes(x)
+}
+
+fn mean(v: &[f32]) -> f64 {
+    v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64
+}
+
+fn rms_diff(a: &[f32], b: &[f32]) -> f64 {
+    (a.iter()
+        .zip(b)
+        .map(|(x, y)| ((x - y) as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64)
+        .sqrt()
+}
+
+#[test]
+fn shipped_prior_denoises_unseen_frames() {
+    let device = default_device();
+    let den = load_denoiser(Path::new(MODEL), &device).unwrap();
+    assert_eq!(den.image_shape(), Some([2, 64, 64]));
+    let norm = den.config().normalization;
+    let schedule = den.config().noise_schedule().unwrap();
+    let mut x0 = unseen_frames(4);
+    norm.normalize(x0.data_mut());
+    let noise = standard_normal(&mut seeded(11), x0.data().len());
+    // One-step Tweedie denoising at a moderate noise level: the error of x̂₀ must be a small
+    // fraction of the error of the rescaled noisy input x_t/α.
+    for t in [100, 300] {
+        let mut xt = x0.clone();
+        schedule.noise_to(t, xt.data_mut(), &noise);
+        let eps = den.predict_noise(&xt, t).unwrap();
+        let (a, s) = (schedule.alpha(t) as f32, schedule.sigma(t) as f32);
+        let x0_hat: Vec<f32> = xt
+            .data()
+            .iter()
+            .zip(eps.data())
+            .map(|(x, e)| (x - s * e) / a)
+            .collect();
+        let naive: Vec<f32> = xt.data().iter().map(|x| x / a).collect();
+        let err = rms_diff(&x0_hat, x0.data());
+        let err_naive = rms_diff(&naive, x0.data());
+        eprintln!("t = {t}: x̂₀ RMS error {err:.4}, noisy input {err_naive:.4}");
+        assert!(
+            err < 0.25 * err_naive,
+            "t = {t}: x̂₀ error {err} vs noisy input {err_naive}"
+        );
+    }
+}
+
+#[test]
+fn shipped_prior_samples_have_phantom_statistics() {
+    let device = default_device();
+    let den = load_denoiser(Path::new(MODEL), &device).unwrap();
+    let norm = den.config().normalization;
+    let schedule = den.config().noise_schedule().unwrap();
+    let clipped = ClippedDenoiser::new(&den, &schedule, 1.0).unwrap();
+    let steps = schedule.timesteps(15, TimestepSpacing::LogSnr).unwrap();
+    let mut samples = DpmSolverPlusPlus::default()
+        .sample(
+            &clipped,
+            &schedule,
+            &steps,
+            Start::Cold {
+                shape: [6, 2, 64, 64],
+            },
+            &mut seeded(5),
+            &mut |_| {},
+        )
+        .unwrap();
+    norm.denormalize(samples.data_mut());
+    let sample_mag = magnitudes(&samples);
+    let data_mag = magnitudes(&unseen_frames(16));
+    let background = |m: &[f32]| m.iter().filter(|&&v| v < 0.05).count() as f64 / m.len() as f64;
+    let (ms, md) = (mean(&sample_mag), mean(&data_mag));
+    let (bs, bd) = (background(&sample_mag), background(&data_mag));
+    eprintln!("mean |x|: samples {ms:.3}, phantom {md:.3}; background fraction: samples {bs:.3}, phantom {bd:.3}");
+    // Measured for the shipped weights: mean 0.249 vs 0.201, background 0.393 vs 0.560 (residual
+    // noise texture in the background of some samples, see the model card). The same check on an
+    // early checkpoint of the same run (step ≈ 1100) gave a background fraction of 0.198: it fails.
+    assert!(
+        (ms / md - 1.0).abs() < 0.35,
+        "mean magnitude {ms} vs phantom {md}"
+    );
+    assert!(
+        (bs - bd).abs() < 0.2,
+        "background fraction {bs} vs phantom {bd}"
+    );
+}
