@@ -7,7 +7,8 @@ use num_complex::Complex32;
 
 use crate::error::{Error, Result};
 use crate::physics::masks::LineMask;
-use crate::physics::operator::{check_io, checked_size, LinearOperator};
+use crate::physics::operator::{checked_size, LinearOperator};
+use crate::physics::pixel_mask::PixelMask;
 use crate::physics::sequence::FrameSequence;
 
 /// y = x ⊙ m (column mask m broadcast over depth), zeros in missing lines; self-adjoint and idempotent.
@@ -17,7 +18,8 @@ use crate::physics::sequence::FrameSequence;
 #[derive(Clone, Debug)]
 pub struct ScanLineSubsampling {
     lines: LineMask,
-    shape: [usize; 2],
+    /// The same selection as a pixel mask over `[depth, lines]`; it does the work.
+    pixels: PixelMask,
 }
 
 /// Scan-line subsampling with a different set of acquired lines in each frame.
@@ -28,21 +30,13 @@ impl ScanLineSubsampling {
     pub fn new(depth: usize, lines: LineMask) -> Result<Self> {
         let shape = [depth, lines.width()];
         checked_size("ultrasound image shape", &shape)?;
-        Ok(Self { lines, shape })
+        let pixels = PixelMask::new(lines.to_mask(depth)?);
+        Ok(Self { lines, pixels })
     }
 
     /// The acquired scan lines.
     pub fn lines(&self) -> &LineMask {
         &self.lines
-    }
-
-    fn apply(&self, input: &[Complex32], output: &mut [Complex32]) {
-        let w = self.shape[1];
-        for (orow, irow) in output.chunks_exact_mut(w).zip(input.chunks_exact(w)) {
-            for ((o, &i), &keep) in orow.iter_mut().zip(irow).zip(self.lines.lines()) {
-                *o = if keep { i } else { Complex32::default() };
-            }
-        }
     }
 }
 
@@ -62,26 +56,22 @@ impl UltrasoundSequence {
 
 impl LinearOperator for ScanLineSubsampling {
     fn input_shape(&self) -> &[usize] {
-        &self.shape
+        self.pixels.input_shape()
     }
 
     fn output_shape(&self) -> &[usize] {
-        &self.shape
+        self.pixels.output_shape()
     }
 
     fn forward_into(&self, x: &[Complex32], y: &mut [Complex32]) -> Result<()> {
-        check_io(self, x.len(), y.len(), false)?;
-        self.apply(x, y);
-        Ok(())
+        self.pixels.forward_into(x, y)
     }
 
     fn adjoint_into(&self, y: &[Complex32], x: &mut [Complex32]) -> Result<()> {
-        check_io(self, y.len(), x.len(), true)?;
-        self.apply(y, x);
-        Ok(())
+        self.pixels.adjoint_into(y, x)
     }
 
     fn normal_into(&self, x: &[Complex32], out: &mut [Complex32]) -> Result<()> {
-        self.forward_into(x, out)
+        self.pixels.normal_into(x, out)
     }
 }
