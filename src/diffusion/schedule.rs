@@ -175,7 +175,7 @@ impl NoiseSchedule {
 
     /// λ_t = log(α_t / σ_t), the half log-SNR used by DPM-Solver.
     pub fn lambda(&self, t: usize) -> f64 {
-        self.alpha(t).ln() - self.sigma(t).ln()
+        half_log_snr(self.alpha_bar(t))
     }
 
     /// The timestep whose λ is closest to `target` (λ decreases with t, so a binary search works).
@@ -274,4 +274,9 @@ impl NoiseSchedule {
         steps.dedup();
         Ok(steps)
     }
+}
+
+/// λ = log(α/σ) = ½ (ln ᾱ − ln(1 − ᾱ)) for 0 < ᾱ < 1 (`ln_1p` keeps 1 − ᾱ accurate near ᾱ → 0).
+pub fn half_log_snr(alpha_bar: f64) -> f64 {
+    0.5 * (alpha_bar.ln() - (-alpha_bar).ln_1p())
 }

@@ -21,7 +21,7 @@ use crate::diffusion::denoiser::Denoiser;
 use crate::diffusion::samplers::{
     run_reverse, Prediction, Sampler, Start, StepContext, StepInfo, StepRule,
 };
-use crate::diffusion::schedule::NoiseSchedule;
+use crate::diffusion::schedule::{half_log_snr, NoiseSchedule};
 use crate::error::Result;
 use crate::image::ImageBatch;
 use crate::rng::SeededRng;
@@ -61,11 +61,6 @@ pub struct DpmSolverPlusPlusRule {
     config: DpmSolverPlusPlus,
     /// (D_{i−1}, h_{i−1}).
     history: Option<(ImageBatch, f64)>,
-}
-
-/// λ = log(α/σ) = ½ (ln ᾱ − ln(1 − ᾱ)), for 0 < ᾱ < 1.
-fn half_log_snr(alpha_bar: f64) -> f64 {
-    0.5 * (alpha_bar.ln() - (-alpha_bar).ln_1p())
 }
 
 impl StepRule for DpmSolverPlusPlusRule {
