@@ -73,3 +73,17 @@ pub fn ensure_finite(what: &str, values: &[f32]) -> Result<()> {
         None => Ok(()),
     }
 }
+
+/// Fails with [`Error::NonFinite`] at the first complex value with a NaN or infinite part.
+pub fn ensure_finite_complex(what: &str, values: &[num_complex::Complex32]) -> Result<()> {
+    match values
+        .iter()
+        .position(|v| !(v.re.is_finite() && v.im.is_finite()))
+    {
+        Some(index) => Err(Error::NonFinite {
+            what: what.to_string(),
+            index,
+        }),
+        None => Ok(()),
+    }
+}

@@ -3,6 +3,8 @@
 //! The core (schedules, samplers, denoiser trait, phantom) is plain Rust and does no I/O; networks live
 //! in [`nn`] and [`train`] (generic over a burn backend); files are read and written only in [`io`].
 
+pub mod baselines;
+pub mod bundle;
 pub mod data;
 pub mod diffusion;
 pub mod error;
@@ -12,6 +14,7 @@ pub mod metrics;
 pub mod nn;
 pub mod physics;
 pub mod posterior;
+pub mod reconstruction;
 pub mod rng;
 pub mod train;
 

@@ -5,6 +5,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// The quantile of |x| that [`Normalization::fit`] maps to 1 in network space.
+pub const FIT_QUANTILE: f64 = 0.999;
+
+/// The `q`-quantile of |v| over `values` (nearest rank; 0 for no values).
+pub fn abs_quantile(values: &[f32], q: f64) -> f32 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted: Vec<f32> = values.iter().map(|v| v.abs()).collect();
+    sorted.sort_unstable_by(f32::total_cmp);
+    sorted[((sorted.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize]
+}
+
 /// Affine map x_net = (x − offset) / scale, applied to every channel.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Normalization {
@@ -28,10 +41,7 @@ impl Normalization {
                 "an empty array",
             ));
         }
-        let mut sorted: Vec<f32> = magnitudes.iter().map(|v| v.abs()).collect();
-        sorted.sort_unstable_by(f32::total_cmp);
-        let idx = ((sorted.len() - 1) as f64 * 0.999).round() as usize;
-        let m = sorted[idx];
+        let m = abs_quantile(magnitudes, FIT_QUANTILE);
         if !(m.is_finite() && m > 0.0) {
             return Err(Error::invalid(
                 "training data",

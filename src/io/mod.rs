@@ -1,5 +1,6 @@
 //! File formats. The only part of the library that touches the file system.
 
+pub mod bundle;
 pub mod model_dir;
 pub mod npy;
 pub mod png;

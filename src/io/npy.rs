@@ -1,4 +1,5 @@
-//! NumPy `.npy` (format versions 1–3), C order, little-endian float32 / float64 / complex64 / complex128.
+//! NumPy `.npy` (format versions 1–3), C order, little-endian float32 / float64 / complex64 / complex128,
+//! and uint8 / bool (sampling masks).
 //! Reading validates the header, the shape (checked product, capped before allocating) and the size.
 
 use std::io::Write;
@@ -21,13 +22,17 @@ pub enum NpyArray {
         shape: Vec<usize>,
         data: Vec<Complex32>,
     },
+    /// uint8 (bool files are read as 0/1).
+    U8 { shape: Vec<usize>, data: Vec<u8> },
 }
 
 impl NpyArray {
     /// The array's shape.
     pub fn shape(&self) -> &[usize] {
         match self {
-            NpyArray::Real { shape, .. } | NpyArray::Complex { shape, .. } => shape,
+            NpyArray::Real { shape, .. }
+            | NpyArray::Complex { shape, .. }
+            | NpyArray::U8 { shape, .. } => shape,
         }
     }
 
@@ -38,10 +43,10 @@ impl NpyArray {
 
     /// The numpy dtype string.
     pub fn dtype(&self) -> &'static str {
-        if self.is_complex() {
-            "complex64"
-        } else {
-            "float32"
+        match self {
+            NpyArray::Real { .. } => "float32",
+            NpyArray::Complex { .. } => "complex64",
+            NpyArray::U8 { .. } => "uint8",
         }
     }
 }
@@ -110,6 +115,27 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .filter(|&n| n <= MAX_ELEMENTS)
         .ok_or_else(|| format!("shape {shape:?} has more than {MAX_ELEMENTS} elements"))?;
+    let payload = &bytes[end..];
+    if matches!(descr, "|u1" | "<u1" | "u1" | "|b1" | "<b1" | "b1") {
+        if payload.len() != count {
+            return Err(format!(
+                "data size {} bytes does not match shape {shape:?} of '{descr}' ({count} bytes)",
+                payload.len()
+            ));
+        }
+        if descr.ends_with("b1") {
+            if let Some(pos) = payload.iter().position(|&v| v > 1) {
+                return Err(format!(
+                    "bool array holds byte {} at flat index {pos}",
+                    payload[pos]
+                ));
+            }
+        }
+        return Ok(NpyArray::U8 {
+            shape,
+            data: payload.to_vec(),
+        });
+    }
     let (item, complex) = match descr {
         "<f4" => (4, false),
         "<f8" => (8, false),
@@ -117,11 +143,10 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         "<c16" => (16, true),
         other => {
             return Err(format!(
-                "dtype '{other}' is not supported: expected float32 ('<f4'), float64, complex64 ('<c8') or complex128"
+                "dtype '{other}' is not supported: expected float32 ('<f4'), float64, complex64 ('<c8'), complex128, uint8 ('|u1') or bool"
             ))
         }
     };
-    let payload = &bytes[end..];
     let need = count.checked_mul(item).ok_or("array size overflows")?;
     if payload.len() != need {
         return Err(format!(
@@ -249,5 +274,13 @@ pub fn write_npy_c64(path: &Path, shape: &[usize], data: &[Complex32]) -> Result
         bytes.extend_from_slice(&v.re.to_le_bytes());
         bytes.extend_from_slice(&v.im.to_le_bytes());
     }
+    write_bytes(path, &bytes)
+}
+
+/// Writes a uint8 array.
+pub fn write_npy_u8(path: &Path, shape: &[usize], data: &[u8]) -> Result<()> {
+    check_len(shape, data.len())?;
+    let mut bytes = header_bytes("|u1", shape);
+    bytes.extend_from_slice(data);
     write_bytes(path, &bytes)
 }

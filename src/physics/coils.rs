@@ -3,7 +3,7 @@
 
 use num_complex::Complex32;
 
-use crate::error::{Error, Result};
+use crate::error::{ensure_finite_complex, Error, Result};
 use crate::physics::fft::Fft2;
 use crate::physics::masks::centre_range;
 use crate::physics::operator::{check_len, checked_size};
@@ -174,19 +174,5 @@ impl CoilMaps {
                     .sqrt() as f32
             })
             .collect()
-    }
-}
-
-/// Fails with [`Error::NonFinite`] at the first complex value with a NaN or infinite part.
-fn ensure_finite_complex(what: &str, values: &[Complex32]) -> Result<()> {
-    match values
-        .iter()
-        .position(|v| !(v.re.is_finite() && v.im.is_finite()))
-    {
-        Some(index) => Err(Error::NonFinite {
-            what: what.to_string(),
-            index,
-        }),
-        None => Ok(()),
     }
 }

@@ -142,19 +142,7 @@ fn norm_sq(a: &[Complex32]) -> f64 {
     n * n
 }
 
-/// Fails at the first complex entry with a non-finite part (index counts complex entries).
-pub(crate) fn ensure_finite_complex(what: &str, values: &[Complex32]) -> Result<()> {
-    match values
-        .iter()
-        .position(|v| !(v.re.is_finite() && v.im.is_finite()))
-    {
-        Some(index) => Err(Error::NonFinite {
-            what: what.to_string(),
-            index,
-        }),
-        None => Ok(()),
-    }
-}
+pub(crate) use crate::error::ensure_finite_complex;
 
 #[cfg(test)]
 mod tests {

@@ -27,7 +27,7 @@ pub use dds::Dds;
 pub use diffpir::DiffPir;
 pub use dps::Dps;
 pub use measurement::{DataFidelity, Measurement};
-pub use uncertainty::{posterior_statistics, PosteriorStats};
+pub use uncertainty::{posterior_statistics, PosteriorStats, RunningMoments};
 
 use rand::Rng;
 

@@ -56,33 +56,75 @@ pub fn posterior_statistics(
             samples,
         ));
     }
-    let mut mean: Vec<f64> = Vec::new();
-    let mut m2: Vec<f64> = Vec::new();
+    let mut moments = RunningMoments::default();
     let mut shape = [0; 4];
     for i in 0..samples {
         let mut rng = substream(seed, i as u64);
         let x = sampler.sample(problem, start.clone(), &mut rng, &mut |info| {
             observer(i, info)
         })?;
-        if i == 0 {
-            shape = x.shape();
-            mean = vec![0.0; x.data().len()];
-            m2 = vec![0.0; x.data().len()];
+        shape = x.shape();
+        moments.push(x.data())?;
+    }
+    Ok(PosteriorStats {
+        mean: ImageBatch::new(shape, moments.mean())?,
+        std: ImageBatch::new(shape, moments.std()?)?,
+        samples,
+    })
+}
+
+/// Element-wise running mean and variance (Welford, in f64) of equally long vectors.
+#[derive(Clone, Debug, Default)]
+pub struct RunningMoments {
+    count: usize,
+    mean: Vec<f64>,
+    m2: Vec<f64>,
+}
+
+impl RunningMoments {
+    /// Adds one sample: x̄_i = x̄_{i−1} + (x − x̄_{i−1})/i, M2 += (x − x̄_{i−1})(x − x̄_i).
+    pub fn push(&mut self, x: &[f32]) -> Result<()> {
+        if self.count == 0 {
+            self.mean = vec![0.0; x.len()];
+            self.m2 = vec![0.0; x.len()];
+        } else if x.len() != self.mean.len() {
+            return Err(Error::Shape {
+                what: "sample for running moments".into(),
+                expected: vec![self.mean.len()],
+                got: vec![x.len()],
+            });
         }
-        // x̄_i = x̄_{i−1} + (x − x̄_{i−1})/i, M2 += (x − x̄_{i−1})(x − x̄_i).
-        let count = (i + 1) as f64;
-        for ((m, s), &v) in mean.iter_mut().zip(m2.iter_mut()).zip(x.data()) {
+        self.count += 1;
+        let count = self.count as f64;
+        for ((m, s), &v) in self.mean.iter_mut().zip(self.m2.iter_mut()).zip(x) {
             let v = v as f64;
             let delta = v - *m;
             *m += delta / count;
             *s += delta * (v - *m);
         }
+        Ok(())
     }
-    let denom = (samples - 1) as f64;
-    let std = m2.iter().map(|s| (s / denom).sqrt() as f32).collect();
-    Ok(PosteriorStats {
-        mean: ImageBatch::new(shape, mean.into_iter().map(|m| m as f32).collect())?,
-        std: ImageBatch::new(shape, std)?,
-        samples,
-    })
+
+    /// Samples pushed so far.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The element-wise mean.
+    pub fn mean(&self) -> Vec<f32> {
+        self.mean.iter().map(|&m| m as f32).collect()
+    }
+
+    /// The element-wise unbiased standard deviation √(M2/(N − 1)); needs N ≥ 2.
+    pub fn std(&self) -> Result<Vec<f32>> {
+        if self.count < 2 {
+            return Err(Error::invalid(
+                "samples for a standard deviation",
+                "at least 2",
+                self.count,
+            ));
+        }
+        let denom = (self.count - 1) as f64;
+        Ok(self.m2.iter().map(|s| (s / denom).sqrt() as f32).collect())
+    }
 }

@@ -2,14 +2,17 @@
 
 mod phantom;
 mod progress;
+mod reconstruct;
 mod sample;
+mod simulate;
 mod train;
 
 use clap::{Parser, Subcommand};
 
 /// Diffusion-prior reconstruction of image sequences (cine MRI, cardiac ultrasound).
 ///
-/// Typical flow: make or bring data (`phantom`), train a prior (`train`), draw samples (`sample`).
+/// Typical flow: make or bring data (`phantom`), train a prior (`train`), draw samples (`sample`),
+/// measure (`simulate`) and reconstruct (`reconstruct`).
 #[derive(Parser)]
 #[command(name = "cinediff", version, about, long_about = None)]
 struct Cli {
@@ -25,6 +28,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Draw unconditional samples from a trained prior.
     Sample(sample::SampleArgs),
+    /// Measure a known image or sequence (MRI, ultrasound lines, inpainting, …) into a bundle.
+    Simulate(simulate::SimulateArgs),
+    /// Reconstruct a measurement bundle (classic baseline or diffusion posterior sampling).
+    Reconstruct(reconstruct::ReconstructArgs),
 }
 
 fn main() {
@@ -33,6 +40,8 @@ fn main() {
         Command::Phantom(args) => phantom::run(args),
         Command::Train(args) => train::run(args),
         Command::Sample(args) => sample::run(args),
+        Command::Simulate(args) => simulate::run(args),
+        Command::Reconstruct(args) => reconstruct::run(args),
     };
     if let Err(e) = result {
         // One line: the chain of causes, most general first. A cause whose text the line already

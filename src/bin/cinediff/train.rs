@@ -78,6 +78,10 @@ pub struct TrainArgs {
     /// Continue from OUT/checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Start from the weights of a trained model directory (fine-tuning): its architecture,
+    /// schedule and intensity normalisation are kept; optimiser, EMA and step count start afresh.
+    #[arg(long, value_name = "MODEL_DIR", conflicts_with_all = ["resume", "unet", "schedule"])]
+    init_from: Option<PathBuf>,
     /// Replace a model already in OUT (otherwise refused).
     #[arg(long)]
     force: bool,
@@ -91,6 +95,7 @@ struct Resolved<'a> {
     data_shape: &'a [usize],
     data_dtype: &'static str,
     preset: Option<Preset>,
+    init_from: Option<&'a std::path::Path>,
     model: &'a DiffusionModelConfig,
     train: &'a cinediff::train::TrainConfig,
     parameters: usize,
@@ -107,6 +112,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (real, complex) = match &array {
         NpyArray::Real { data, .. } => (Some(data.as_slice()), None),
         NpyArray::Complex { data, .. } => (None, Some(data.as_slice())),
+        NpyArray::U8 { .. } => anyhow::bail!(
+            "{}: training images must be float32 or complex64, got uint8",
+            args.data.display()
+        ),
     };
     let set = training_images(array.shape(), real, complex)
         .with_context(|| format!("{}", args.data.display()))?;
@@ -184,6 +193,23 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let fresh = Trainer::new(train_config, &config, config.unet.init(&device)?, &device)?;
         let trainer = model_dir::resume_trainer(&args.out, &config, fresh, &device)?;
         (config, trainer)
+    } else if let Some(init) = &args.init_from {
+        let config = model_dir::read_model_config(init)?;
+        if config.unet.in_channels != channels || config.unet.image_size != size {
+            anyhow::bail!(
+                "--init-from: the model in {} expects {} channel(s) of {}×{}, the data has {channels} of {size}×{size}",
+                init.display(),
+                config.unet.in_channels,
+                config.unet.image_size,
+                config.unet.image_size
+            );
+        }
+        let net = model_dir::load_weights(&config, &init.join(model_dir::WEIGHTS_FILE), &device)?;
+        let trainer = Trainer::new(train_config.clone(), &config, net, &device)?;
+        if args.force {
+            model_dir::clear_model_dir(&args.out)?;
+        }
+        (config, trainer)
     } else {
         let unet = match &args.unet {
             Some(path) => {
@@ -243,6 +269,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             data_shape: array.shape(),
             data_dtype: array.dtype(),
             preset: (!args.resume).then_some(preset),
+            init_from: args.init_from.as_deref(),
             model: &model_config,
             train: trainer.config(),
             parameters,
