@@ -312,7 +312,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     let total = trainer.config().steps;
     let mut trainer = trainer;
-    let mut progress = Progress::new("train", total as u64);
+    let mut progress = Progress::resumed("train", trainer.step_count() as u64, total as u64);
     let start = Instant::now();
     let mut smoothed: Option<f32> = None;
     while !trainer.finished() {
