@@ -65,6 +65,7 @@ cinediff reconstruct --bundle b/ --method tv --lambda 0.01 --out r_tv/\n  \
 cinediff reconstruct --bundle b/ --method ddim-dc --model models/cine64-small --steps 50 --seed 0 --out r/\n\n\
 Writes r/recon.npy (the truth's shape and dtype, else [T, H, W]; complex64 for complex bundles),\n\
 r/recon.png (magnitudes), r/config.toml (every resolved setting, the seed and the timing) and,\n\
+with --samples N >= 2, r/std.npy and r/std.png (per-pixel posterior standard deviation), and,\n\
 when the bundle holds truth.npy, r/metrics.json (PSNR/SSIM with data range max(truth frame), NRMSE,\n\
 NMSE, on magnitudes for complex images, per frame and mean). Frames are reconstructed\n\
 independently (temporal TV excepted). The same seed gives byte-identical recon.npy.")]
@@ -165,6 +166,16 @@ fn parse_intensity(text: &str) -> Result<IntensityMatch, String> {
     }
 }
 
+/// Every file `reconstruct` writes into `--out`.
+const OUTPUT_FILES: [&str; 6] = [
+    "recon.npy",
+    "recon.png",
+    "std.npy",
+    "std.png",
+    "config.toml",
+    "metrics.json",
+];
+
 /// The resolved settings written to `config.toml`.
 #[derive(Serialize)]
 struct Resolved {
@@ -213,6 +224,14 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
     };
     let seconds = start.elapsed().as_secs_f64();
 
+    // Only with --force (checked above) and once the new result exists: outputs of an earlier
+    // run that this one may not rewrite (std maps, metrics) would otherwise look like its own.
+    for name in OUTPUT_FILES {
+        let path = args.out.join(name);
+        if path.is_file() {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let shape = bundle
@@ -225,14 +244,11 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
         let re: Vec<f32> = recon.iter().map(|v| v.re).collect();
         npy::write_npy_f32(&recon_path, &shape, &re)?;
     }
-    write_png(&args.out.join("recon.png"), &recon, spec.shape)?;
+    write_png(&args.out.join("recon.png"), &magnitude(&recon), spec.shape)?;
     let std_path = args.out.join("std.npy");
     if let Some(std) = &std {
         npy::write_npy_f32(&std_path, &shape, std)?;
-    } else if std_path.exists() {
-        // A stale map from an earlier --force run would not belong to this reconstruction.
-        std::fs::remove_file(&std_path)
-            .with_context(|| format!("removing {}", std_path.display()))?;
+        write_png(&args.out.join("std.png"), std, spec.shape)?;
     }
     let resolved = Resolved {
         command: "reconstruct",
@@ -514,9 +530,8 @@ fn run_diffusion(
     Ok(estimate)
 }
 
-/// Magnitude grid of the reconstruction, white = max over the sequence.
-fn write_png(path: &Path, recon: &[Complex32], [t, h, w]: [usize; 3]) -> anyhow::Result<()> {
-    let mags = magnitude(recon);
+/// A grid of the frames of non-negative `[t, h, w]` values, white = their maximum.
+fn write_png(path: &Path, mags: &[f32], [t, h, w]: [usize; 3]) -> anyhow::Result<()> {
     let white = mags
         .iter()
         .copied()
