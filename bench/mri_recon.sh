@@ -52,10 +52,10 @@ for lt in 0.003 0.01 0.03; do
 done
 D=(--model "$MODEL" --seed 0)
 run dps "100 DDPM steps, zeta 1" --method dps --steps 100 --zeta 1 "${D[@]}"
-run ddim-dc "100 steps, K 10, step 1.5/L" --method ddim-dc --steps 100 --dc-steps 10 --dc-step-size 1.5 "${D[@]}"
-run ddim-dc-mean4 "as ddim-dc, mean of 4 samples" --method ddim-dc --steps 100 --dc-steps 10 --dc-step-size 1.5 --samples 4 "${D[@]}"
-run dds "100 steps, 5 CG, eta 0.5" --method dds --steps 100 --eta 0.5 "${D[@]}"
-run diffpir "100 steps, lambda 1, zeta 0.1" --method diffpir --steps 100 --diffpir-lambda 1 "${D[@]}"
+run ddim-dc "200 steps, K 10, step 1.5/L" --method ddim-dc --steps 200 --dc-steps 10 --dc-step-size 1.5 "${D[@]}"
+run ddim-dc-mean4 "as ddim-dc, mean of 4 samples" --method ddim-dc --steps 200 --dc-steps 10 --dc-step-size 1.5 --samples 4 "${D[@]}"
+run dds "200 steps, 5 CG, eta 1" --method dds --steps 200 --eta 1 "${D[@]}"
+run diffpir "200 steps, lambda 1, zeta 0.3" --method diffpir --steps 200 --diffpir-lambda 1 --diffpir-zeta 0.3 "${D[@]}"
 
 echo "| method | settings | PSNR (dB) | SSIM | s/frame |"
 echo "|---|---|---|---|---|"

@@ -16,6 +16,7 @@ pub mod physics;
 pub mod posterior;
 pub mod reconstruction;
 pub mod rng;
+pub mod sequence;
 pub mod train;
 
 pub use error::{Error, Result};

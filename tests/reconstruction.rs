@@ -328,6 +328,53 @@ fn diffusion_methods_with_the_shipped_prior() {
         bytes(&mean.join("recon.npy")),
         bytes(&again.join("recon.npy"))
     );
+    // seqdiff: frame 0 runs the 10-step grid, frame 1 the last 2 steps; frames.csv and summary.json.
+    let seq = dir.join("seq");
+    ok(args![
+        "reconstruct",
+        "--bundle",
+        b,
+        "--method",
+        "seqdiff",
+        "--sampler",
+        "ddim-dc",
+        "--model",
+        model,
+        "--steps",
+        "10",
+        "--warm-start",
+        "2",
+        "--out",
+        seq
+    ]);
+    let csv = std::fs::read_to_string(seq.join("frames.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert_eq!((rows[0][1], rows[0][2]), ("true", "10"), "{csv}");
+    assert_eq!((rows[1][1], rows[1][2]), ("false", "2"), "{csv}");
+    let summary = json(&seq.join("summary.json"));
+    assert_eq!(summary["total_steps"].as_u64(), Some(12), "{summary}");
+    assert!(summary["mean_psnr"].as_f64().unwrap() > p_zf, "{summary}");
+    fails(
+        args![
+            "reconstruct",
+            "--bundle",
+            b,
+            "--method",
+            "seqdiff",
+            "--model",
+            model,
+            "--samples",
+            "2",
+            "--out",
+            dir.join("seq2")
+        ],
+        &["--particles"],
+    );
     // A prior of another image size is refused with both sizes named.
     let small = dir.join("small.npy");
     write_npy_c64(&small, &[32, 32], &vec![Complex32::new(0.5, 0.0); 1024]).unwrap();

@@ -13,12 +13,15 @@ use cinediff::diffusion::{ClippedDenoiser, Denoiser};
 use cinediff::io::bundle::read_bundle;
 use cinediff::io::model_dir::{load_denoiser, write_json};
 use cinediff::io::{npy, png};
-use cinediff::metrics::{magnitude, sequence_metrics, sequence_metrics_complex};
+use cinediff::metrics::{magnitude, sequence_metrics, sequence_metrics_complex, SequenceMetrics};
 use cinediff::nn::device::default_device;
 use cinediff::posterior::{BaseStep, DdimDc, Dds, DiffPir, Dps, PosteriorSampler, Renoise};
 use cinediff::reconstruction::{
     intensity_factor, posterior_estimate, reconstruct_classic, stretched, IntensityMatch,
     PosteriorEstimate, Prior,
+};
+use cinediff::sequence::{
+    run_sequence, FrameReport, Independent, SeqDiff, SequenceOptions, SequenceStrategy,
 };
 use clap::{Args, ValueEnum};
 use num_complex::Complex32;
@@ -47,28 +50,52 @@ pub enum MethodArg {
     Dds,
     /// DiffPIR: proximal data step on x̂₀, then partial re-noise.
     Diffpir,
+    /// Sequence, every frame from noise with --sampler (the reference for seqdiff).
+    Independent,
+    /// SeqDiff: frame t+1 warm-starts from frame t's sample and runs only --warm-start steps.
+    Seqdiff,
 }
 
 impl MethodArg {
     fn is_diffusion(self) -> bool {
-        matches!(
+        !matches!(
             self,
-            MethodArg::Dps | MethodArg::DdimDc | MethodArg::Dds | MethodArg::Diffpir
+            MethodArg::ZeroFilled | MethodArg::Cg | MethodArg::Tv | MethodArg::Wavelet
         )
     }
+
+    fn is_sequence(self) -> bool {
+        matches!(self, MethodArg::Independent | MethodArg::Seqdiff)
+    }
+}
+
+/// The posterior sampler of a sequence strategy.
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SamplerArg {
+    /// Diffusion posterior sampling (gradient through the network).
+    Dps,
+    /// DDIM + data consistency (AID's Algorithm 1).
+    DdimDc,
+    /// Decomposed diffusion sampling (CG on x̂₀).
+    Dds,
+    /// DiffPIR (proximal step, partial re-noise).
+    Diffpir,
 }
 
 /// Options of `cinediff reconstruct`.
 #[derive(Args)]
 #[command(after_help = "Examples:\n  \
 cinediff reconstruct --bundle b/ --method tv --lambda 0.01 --out r_tv/\n  \
-cinediff reconstruct --bundle b/ --method ddim-dc --model models/cine64-small --steps 50 --seed 0 --out r/\n\n\
+cinediff reconstruct --bundle b/ --method ddim-dc --model models/cine64-small --steps 50 --seed 0 --out r/\n  \
+cinediff reconstruct --bundle b/ --method seqdiff --sampler ddim-dc --steps 200 --warm-start 8 --model models/cine64-small --out r/\n\n\
 Writes r/recon.npy (the truth's shape and dtype, else [T, H, W]; complex64 for complex bundles),\n\
 r/recon.png (magnitudes), r/config.toml (every resolved setting, the seed and the timing) and,\n\
 with --samples N >= 2, r/std.npy and r/std.png (per-pixel posterior standard deviation), and,\n\
 when the bundle holds truth.npy, r/metrics.json (PSNR/SSIM with data range max(truth frame), NRMSE,\n\
-NMSE, on magnitudes for complex images, per frame and mean). Frames are reconstructed\n\
-independently (temporal TV excepted). The same seed gives byte-identical recon.npy.")]
+NMSE, on magnitudes for complex images, per frame and mean). Sequence methods (independent,\n\
+seqdiff) also write frames.csv (per frame: steps, NFEs, seconds, residuals, PSNR/SSIM) and\n\
+summary.json. The same seed gives byte-identical recon.npy.")]
 pub struct ReconstructArgs {
     /// Measurement bundle directory (see README "Measurement bundles").
     #[arg(long)]
@@ -79,9 +106,30 @@ pub struct ReconstructArgs {
     /// Prior model directory (diffusion methods).
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Reverse diffusion steps (diffusion methods).
+    /// Reverse diffusion steps (diffusion methods; for sequences, the grid of a cold frame).
     #[arg(long, default_value_t = 50)]
     steps: usize,
+    /// Posterior sampler of independent / seqdiff.
+    #[arg(long, value_enum, default_value_t = SamplerArg::DdimDc, help_heading = "Sequences")]
+    sampler: SamplerArg,
+    /// seqdiff: reverse steps of every frame after the first (the last N steps of the grid).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        help_heading = "Sequences"
+    )]
+    warm_start: usize,
+    /// independent / seqdiff: posterior samples per frame, each continuing its own chain.
+    #[arg(long, default_value_t = 1, help_heading = "Sequences")]
+    particles: usize,
+    /// seqdiff: start from noise again every N frames.
+    #[arg(long, value_name = "N", help_heading = "Sequences")]
+    cold_every: Option<usize>,
+    /// seqdiff: when the warm image's relative data residual ρ = ‖A x − y‖/‖y‖ exceeds this ρ₀,
+    /// run ⌈N·ρ/ρ₀⌉ steps instead of N (sudden motion costs steps only where it happens).
+    #[arg(long, value_name = "RHO0", help_heading = "Sequences")]
+    adaptive_threshold: Option<f64>,
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -167,7 +215,9 @@ fn parse_intensity(text: &str) -> Result<IntensityMatch, String> {
 }
 
 /// Every file `reconstruct` writes into `--out`.
-const OUTPUT_FILES: [&str; 6] = [
+const OUTPUT_FILES: [&str; 8] = [
+    "frames.csv",
+    "summary.json",
     "recon.npy",
     "recon.png",
     "std.npy",
@@ -211,13 +261,21 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
     if args.samples == 0 {
         anyhow::bail!("invalid --samples: expected at least 1, got 0");
     }
+    if args.method.is_sequence() && args.samples != 1 {
+        anyhow::bail!(
+            "--samples applies to frame-independent methods; --method {} takes --particles",
+            method_name(args.method)
+        );
+    }
     let bundle = read_bundle(&args.bundle)?;
     let spec = bundle.spec().clone();
     let frames = spec.frames();
     let mut settings = toml::Table::new();
     let start = Instant::now();
+    let mut reports = None;
     let (recon, std) = if args.method.is_diffusion() {
-        let estimate = run_diffusion(&args, &bundle, &mut settings)?;
+        let (estimate, frames) = run_diffusion(&args, &bundle, &mut settings)?;
+        reports = frames;
         (estimate.mean, estimate.std)
     } else {
         (run_classic(&args, &bundle, &mut settings)?, None)
@@ -266,6 +324,7 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
     std::fs::write(&config_path, text)
         .with_context(|| format!("writing {}", config_path.display()))?;
 
+    let mut per_frame_metrics = None;
     let mut summary = format!(
         "wrote {} ({} on {frames} frame(s), {seconds:.1} s",
         recon_path.display(),
@@ -301,6 +360,10 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
             "; PSNR {:.2} dB, SSIM {:.4}",
             metrics.mean.psnr, metrics.mean.ssim
         ));
+        per_frame_metrics = Some(metrics);
+    }
+    if let Some(reports) = &reports {
+        write_frame_reports(&args.out, reports, per_frame_metrics.as_ref(), seconds)?;
     }
     eprintln!("{summary})");
     Ok(())
@@ -370,7 +433,7 @@ fn run_diffusion(
     args: &ReconstructArgs,
     bundle: &Bundle,
     settings: &mut toml::Table,
-) -> anyhow::Result<PosteriorEstimate> {
+) -> anyhow::Result<(PosteriorEstimate, Option<Vec<FrameReport>>)> {
     let model_dir = args.model.as_deref().unwrap_or(Path::new(""));
     if args.steps == 0 {
         anyhow::bail!("invalid --steps: expected at least 1, got 0");
@@ -394,8 +457,15 @@ fn run_diffusion(
         Some(c) => c,
         None => &denoiser,
     };
-    let sampler: Box<dyn PosteriorSampler> = match args.method {
-        MethodArg::Dps => {
+    let kind = match args.method {
+        MethodArg::Dps => SamplerArg::Dps,
+        MethodArg::DdimDc => SamplerArg::DdimDc,
+        MethodArg::Dds => SamplerArg::Dds,
+        MethodArg::Diffpir => SamplerArg::Diffpir,
+        _ => args.sampler,
+    };
+    let sampler: Box<dyn PosteriorSampler> = match kind {
+        SamplerArg::Dps => {
             let m = Dps {
                 zeta: args.zeta,
                 base: BaseStep::Ddpm(Ddpm {
@@ -407,7 +477,7 @@ fn run_diffusion(
             settings.insert("base_step".into(), "ddpm".into());
             Box::new(m)
         }
-        MethodArg::DdimDc => {
+        SamplerArg::DdimDc => {
             let m = DdimDc {
                 steps_k: args.dc_steps,
                 step_size: args.dc_step_size,
@@ -429,7 +499,7 @@ fn run_diffusion(
             );
             Box::new(m)
         }
-        MethodArg::Dds => {
+        SamplerArg::Dds => {
             let d = Dds::default();
             let m = Dds {
                 cg_iterations: args.cg_iterations.unwrap_or(d.cg_iterations),
@@ -442,7 +512,7 @@ fn run_diffusion(
             settings.insert("tolerance".into(), m.tolerance.into());
             Box::new(m)
         }
-        MethodArg::Diffpir => {
+        SamplerArg::Diffpir => {
             let d = DiffPir::default();
             let m = DiffPir {
                 lambda: args.diffpir_lambda,
@@ -458,8 +528,10 @@ fn run_diffusion(
             settings.insert("cg_iterations".into(), (m.cg_iterations as i64).into());
             Box::new(m)
         }
-        _ => unreachable!("classic methods are handled by run_classic"),
     };
+    if args.method.is_sequence() {
+        settings.insert("sampler".into(), sampler.name().into());
+    }
     let factor = intensity_factor(bundle, config.normalization, args.intensity)?;
     let normalization = stretched(config.normalization, factor)?;
     settings.insert("model".into(), model_dir.display().to_string().into());
@@ -502,6 +574,56 @@ fn run_diffusion(
     settings.insert("samples".into(), (args.samples as i64).into());
 
     let frames = bundle.spec().frames();
+    let p = Prior {
+        denoiser: prior,
+        schedule: &schedule,
+        timesteps: &timesteps,
+    };
+    if args.method.is_sequence() {
+        let options = SequenceOptions {
+            warm_steps: args.warm_start,
+            particles: args.particles,
+            cold_every: args.cold_every,
+            adaptive_threshold: args.adaptive_threshold,
+        };
+        options.validate()?;
+        settings.insert("warm_start".into(), (options.warm_steps as i64).into());
+        settings.insert("particles".into(), (options.particles as i64).into());
+        if let Some(n) = options.cold_every {
+            settings.insert("cold_every".into(), (n as i64).into());
+        }
+        if let Some(r) = options.adaptive_threshold {
+            settings.insert("adaptive_threshold".into(), r.into());
+        }
+        let mut strategy: Box<dyn SequenceStrategy> = match args.method {
+            MethodArg::Seqdiff => Box::new(SeqDiff),
+            _ => Box::new(Independent),
+        };
+        let mut progress = Progress::new(&method_name(args.method), frames as u64);
+        let started = Instant::now();
+        let result = run_sequence(
+            bundle,
+            sampler.as_ref(),
+            p,
+            normalization,
+            strategy.as_mut(),
+            &options,
+            args.seed,
+            &mut |frame, info| {
+                if info.done == info.total {
+                    let fps = (frame + 1) as f64 / started.elapsed().as_secs_f64();
+                    progress.update((frame + 1) as u64, &format!("{fps:.2} frames/s"));
+                }
+            },
+        )?;
+        progress.finish();
+        let estimate = PosteriorEstimate {
+            mean: result.mean,
+            std: result.std,
+            samples: args.particles,
+        };
+        return Ok((estimate, Some(result.frames)));
+    }
     let batch = args.batch;
     let per_sample = frames.div_ceil(batch) as u64 * timesteps.len() as u64;
     let mut progress = Progress::new(&method_name(args.method), per_sample * args.samples as u64);
@@ -509,11 +631,7 @@ fn run_diffusion(
     let estimate = posterior_estimate(
         bundle,
         sampler.as_ref(),
-        Prior {
-            denoiser: prior,
-            schedule: &schedule,
-            timesteps: &timesteps,
-        },
+        p,
         normalization,
         batch,
         args.samples,
@@ -527,7 +645,64 @@ fn run_diffusion(
         },
     )?;
     progress.finish();
-    Ok(estimate)
+    Ok((estimate, None))
+}
+
+/// `frames.csv` (per frame: steps, NFEs, seconds, residuals, PSNR/SSIM with a truth) and
+/// `summary.json` (totals, means, frames per second) of a sequence reconstruction.
+fn write_frame_reports(
+    out: &Path,
+    reports: &[FrameReport],
+    metrics: Option<&SequenceMetrics>,
+    seconds: f64,
+) -> anyhow::Result<()> {
+    let mut csv = String::from("frame,cold,steps,nfe,seconds,warm_residual,residual,psnr,ssim\n");
+    for r in reports {
+        let m = metrics.and_then(|m| m.frames.get(r.frame));
+        csv.push_str(&format!(
+            "{},{},{},{},{:.4},{},{:.6},{},{}\n",
+            r.frame,
+            r.cold,
+            r.steps,
+            r.nfe,
+            r.seconds,
+            r.warm_residual.map_or(String::new(), |v| format!("{v:.6}")),
+            r.residual,
+            m.map_or(String::new(), |m| format!("{:.4}", m.psnr)),
+            m.map_or(String::new(), |m| format!("{:.6}", m.ssim)),
+        ));
+    }
+    let path = out.join("frames.csv");
+    std::fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))?;
+    let frames = reports.len();
+    let total_steps: usize = reports.iter().map(|r| r.steps).sum();
+    let total_nfe: usize = reports.iter().map(|r| r.nfe).sum();
+    let after_first: Vec<&FrameReport> = reports.iter().skip(1).collect();
+    let mean_steps_after_first = if after_first.is_empty() {
+        0.0
+    } else {
+        after_first.iter().map(|r| r.steps as f64).sum::<f64>() / after_first.len() as f64
+    };
+    write_json(
+        &out.join("summary.json"),
+        &serde_json::json!({
+            "frames": frames,
+            "seconds": seconds,
+            "frames_per_second": frames as f64 / seconds,
+            "total_steps": total_steps,
+            "total_nfe": total_nfe,
+            "mean_steps_after_first_frame": mean_steps_after_first,
+            "cold_frames": reports.iter().filter(|r| r.cold).count(),
+            "mean_psnr": metrics.map(|m| m.mean.psnr),
+            "mean_ssim": metrics.map(|m| m.mean.ssim),
+            "mean_psnr_after_first_frame": metrics.and_then(|m| {
+                (m.frames.len() > 1).then(|| {
+                    m.frames[1..].iter().map(|f| f.psnr).sum::<f64>() / (m.frames.len() - 1) as f64
+                })
+            }),
+        }),
+    )?;
+    Ok(())
 }
 
 /// A grid of the frames of non-negative `[t, h, w]` values, white = their maximum.
