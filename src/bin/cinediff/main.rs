@@ -1,5 +1,6 @@
 //! `cinediff`: the command-line shell. Each subcommand parses, calls the library, and writes files.
 
+mod demo;
 mod phantom;
 mod progress;
 mod reconstruct;
@@ -22,6 +23,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: simulate an 8× undersampled multi-coil cine of the built-in phantom and
+    /// reconstruct it with SeqDiff (shipped prior), TV and zero-filling → demo-output/.
+    Demo(demo::DemoArgs),
     /// Generate the built-in 2D+t cardiac cine phantom as .npy (float32 magnitude or complex64).
     Phantom(phantom::PhantomArgs),
     /// Train a diffusion prior (U-Net, ε-prediction) on images from a .npy file.
@@ -34,15 +38,30 @@ enum Command {
     Reconstruct(reconstruct::ReconstructArgs),
 }
 
-fn main() {
-    let cli = Cli::parse();
-    let result = match cli.command {
+/// Runs one subcommand.
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Demo(args) => demo::run(args),
         Command::Phantom(args) => phantom::run(args),
         Command::Train(args) => train::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Reconstruct(args) => reconstruct::run(args),
-    };
+    }
+}
+
+/// Parses `argv` (program name first) as a command line and runs it, as the binary would.
+pub fn run_command_line<I, S>(argv: I) -> anyhow::Result<()>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString> + Clone,
+{
+    dispatch(Cli::try_parse_from(argv)?.command)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = dispatch(cli.command);
     if let Err(e) = result {
         // One line: the chain of causes, most general first. A cause whose text the line already
         // holds is skipped (library I/O errors print their source themselves).

@@ -11,6 +11,7 @@ use cinediff::diffusion::samplers::{Ddpm, DdpmVariance};
 use cinediff::diffusion::schedule::TimestepSpacing;
 use cinediff::diffusion::{ClippedDenoiser, Denoiser};
 use cinediff::io::bundle::read_bundle;
+use cinediff::io::gif::{write_cine as write_cine_gif, Panel};
 use cinediff::io::model_dir::{load_denoiser, write_json};
 use cinediff::io::{npy, png};
 use cinediff::metrics::{magnitude, sequence_metrics, sequence_metrics_complex, SequenceMetrics};
@@ -94,8 +95,8 @@ r/recon.png (magnitudes), r/config.toml (every resolved setting, the seed and th
 with --samples N >= 2, r/std.npy and r/std.png (per-pixel posterior standard deviation), and,\n\
 when the bundle holds truth.npy, r/metrics.json (PSNR/SSIM with data range max(truth frame), NRMSE,\n\
 NMSE, on magnitudes for complex images, per frame and mean). Sequence methods (independent,\n\
-seqdiff) also write frames.csv (per frame: steps, NFEs, seconds, residuals, PSNR/SSIM) and\n\
-summary.json. The same seed gives byte-identical recon.npy.")]
+seqdiff) also write frames.csv (per frame: steps, NFEs, seconds, residuals, PSNR/SSIM),\n\
+summary.json and cine.gif (truth, zero-filled, reconstruction, 4x error, side by side). The same seed gives byte-identical recon.npy.")]
 pub struct ReconstructArgs {
     /// Measurement bundle directory (see README "Measurement bundles").
     #[arg(long)]
@@ -215,7 +216,8 @@ fn parse_intensity(text: &str) -> Result<IntensityMatch, String> {
 }
 
 /// Every file `reconstruct` writes into `--out`.
-const OUTPUT_FILES: [&str; 8] = [
+const OUTPUT_FILES: [&str; 9] = [
+    "cine.gif",
     "frames.csv",
     "summary.json",
     "recon.npy",
@@ -364,6 +366,7 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
     }
     if let Some(reports) = &reports {
         write_frame_reports(&args.out, reports, per_frame_metrics.as_ref(), seconds)?;
+        write_cine(&args.out.join("cine.gif"), &bundle, &recon)?;
     }
     eprintln!("{summary})");
     Ok(())
@@ -702,6 +705,50 @@ fn write_frame_reports(
             }),
         }),
     )?;
+    Ok(())
+}
+
+/// `cine.gif`: truth (if any), zero-filled, reconstruction and 4× amplified |error| side by side,
+/// images windowed to the maximum of the truth (else of the reconstruction), at 10 frames/s.
+fn write_cine(path: &Path, bundle: &Bundle, recon: &[Complex32]) -> anyhow::Result<()> {
+    let shape = bundle.spec().shape;
+    let zero_filled = magnitude(&reconstruct_classic(bundle, &ZeroFilled, false)?);
+    let recon_mag = magnitude(recon);
+    let truth = bundle.truth().map(|t| magnitude(&t.values));
+    let peak = |v: &[f32]| v.iter().copied().fold(0.0f32, f32::max);
+    let white = truth.as_deref().map_or_else(|| peak(&recon_mag), peak);
+    let mut panels = Vec::with_capacity(4);
+    if let Some(t) = &truth {
+        panels.push(Panel {
+            values: t.clone(),
+            white,
+        });
+    }
+    panels.push(Panel {
+        values: zero_filled,
+        white,
+    });
+    if let Some(t) = &truth {
+        let error = recon_mag
+            .iter()
+            .zip(t)
+            .map(|(a, b)| (a - b).abs())
+            .collect();
+        panels.push(Panel {
+            values: recon_mag,
+            white,
+        });
+        panels.push(Panel {
+            values: error,
+            white: white / 4.0,
+        });
+    } else {
+        panels.push(Panel {
+            values: recon_mag,
+            white,
+        });
+    }
+    write_cine_gif(path, &panels, shape, 10.0)?;
     Ok(())
 }
 
