@@ -409,13 +409,24 @@ fn demo_main_job_runs_and_reports() {
     let dir = TempDir::new("demo");
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/cine64-small");
     let out = dir.join("demo-output");
-    let output = ok(args!["demo", "--frames", "3", "--model", model, "--out", out]);
+    let output = ok(args![
+        "demo", "--frames", "3", "--model", model, "--out", out
+    ]);
     let table = String::from_utf8_lossy(&output.stdout);
     for method in ["zero-filled", "tv", "seqdiff"] {
-        assert!(table.contains(&format!("| {method} |")), "table lacks {method}:\n{table}");
+        assert!(
+            table.contains(&format!("| {method} |")),
+            "table lacks {method}:\n{table}"
+        );
         assert!(out.join(method).join("metrics.json").is_file(), "{method}");
     }
-    for f in ["frames.csv", "summary.json", "cine.gif", "recon.npy", "config.toml"] {
+    for f in [
+        "frames.csv",
+        "summary.json",
+        "cine.gif",
+        "recon.npy",
+        "config.toml",
+    ] {
         assert!(out.join("seqdiff").join(f).is_file(), "seqdiff/{f}");
     }
     // SeqDiff with the prior beats zero-filling at 8× by a wide margin (measured on 3 frames:
@@ -423,7 +434,13 @@ fn demo_main_job_runs_and_reports() {
     let p = |m: &str| psnr(&out.join(m).join("metrics.json"));
     assert!(p("seqdiff") > p("zero-filled") + 5.0, "{table}");
     fails(
-        args!["demo", "--model", dir.join("missing"), "--out", dir.join("x")],
+        args![
+            "demo",
+            "--model",
+            dir.join("missing"),
+            "--out",
+            dir.join("x")
+        ],
         &["not found", "--model"],
     );
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ensure_finite_complex as ensure_finite, Error, Result};
 use crate::image::MAX_ELEMENTS;
+use crate::physics::masks::centre_range;
 use crate::physics::{
     AvgPool, CartesianMri, CoilMaps, Fft2, FrameSequence, GaussianBlur, Identity, LineMask,
     LinearOperator, Mask, PixelMask, ScanLineSubsampling, SenseMri,
@@ -420,14 +421,11 @@ impl Bundle {
                 Some(Arc::new(maps))
             }
             (OperatorKind::Mri, None) if spec.coils > 1 => {
-                return Err(Error::invalid(
-                    CSM_FILE,
-                    format!(
-                        "present: coils = {} in {SPEC_FILE} needs the coil maps",
-                        spec.coils
-                    ),
-                    "missing",
-                ))
+                // Real k-space rarely comes with maps: estimate them from the calibration centre.
+                let m = mask
+                    .as_ref()
+                    .ok_or_else(|| Error::invalid(MASK_FILE, "present", "missing"))?;
+                Some(Arc::new(estimate_coil_maps(&spec, &y, m)?))
             }
             (_, None) => None,
             (_, Some(_)) => {
@@ -563,4 +561,60 @@ impl Bundle {
     pub fn sequence_operator(&self) -> Result<FrameSequence<Arc<dyn LinearOperator>>> {
         FrameSequence::new(self.frame_operators()?)
     }
+}
+
+/// Relative intensity below which the estimated coil maps fade to zero (noise-only background).
+pub const COIL_MAP_THRESHOLD: f64 = 0.05;
+
+/// Coil maps from the time-averaged k-space of the centred block sampled in every frame (ESPIRiT-
+/// free low-resolution estimate, [`CoilMaps::estimate`]); fails naming `csm.npy` when no block of
+/// at least 2×2 around the k-space centre is sampled in all frames.
+pub fn estimate_coil_maps(
+    spec: &BundleSpec,
+    y: &[Complex32],
+    mask: &BundleMask,
+) -> Result<CoilMaps> {
+    let [t, h, w] = spec.shape;
+    let plane = h * w;
+    let mut common = vec![true; plane];
+    for k in 0..t {
+        let m = mask.frame_pixels(k, h)?;
+        common.iter_mut().zip(m.data()).for_each(|(c, &v)| *c &= v);
+    }
+    let sampled = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
+        rows.clone()
+            .all(|i| cols.clone().all(|j| common[i * w + j]))
+    };
+    // Widest centred column block over all rows (line masks), else the largest centred square.
+    let widest = (1..=w)
+        .take_while(|&cc| sampled(0..h, centre_range(w, cc)))
+        .last()
+        .unwrap_or(0);
+    let calib = if widest >= 2 {
+        [h, widest]
+    } else {
+        let side = (1..=h.min(w))
+            .take_while(|&s| sampled(centre_range(h, s), centre_range(w, s)))
+            .last()
+            .unwrap_or(0);
+        [side, side]
+    };
+    if calib[0] < 2 || calib[1] < 2 {
+        return Err(Error::invalid(
+            CSM_FILE,
+            format!(
+                "present (coils = {} in {SPEC_FILE}), or a fully sampled calibration centre of k-space to estimate the maps from",
+                spec.coils
+            ),
+            "neither",
+        ));
+    }
+    let coils = spec.coils;
+    let mut mean = vec![Complex32::default(); coils * plane];
+    for frame in y.chunks_exact(coils * plane) {
+        mean.iter_mut()
+            .zip(frame)
+            .for_each(|(m, v)| *m += v / t as f32);
+    }
+    CoilMaps::estimate(&mean, [coils, h, w], calib, COIL_MAP_THRESHOLD)
 }
