@@ -156,7 +156,7 @@ fn read_row(dir: &Path) -> anyhow::Result<(f64, f64, f64, String)> {
         let path = dir.join(name);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        Ok(serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?)
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     };
     let metrics = read("metrics.json")?;
     let get = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
