@@ -131,27 +131,8 @@ pub fn reconstruct_posterior(
         return Err(Error::invalid("frames per batch", "at least 1", 0));
     }
     let spec = bundle.spec();
-    let [t, bh, bw] = spec.shape;
-    // A shape-agnostic denoiser (the Gaussian oracle) takes the bundle's frame shape.
-    let [c, h, w] =
-        prior
-            .denoiser
-            .image_shape()
-            .unwrap_or([if spec.complex { 2 } else { 1 }, bh, bw]);
-    if [h, w] != [bh, bw] {
-        return Err(Error::Shape {
-            what: "bundle image size vs the prior's image size".into(),
-            expected: vec![h, w],
-            got: vec![bh, bw],
-        });
-    }
-    if spec.complex && c != 2 {
-        return Err(Error::invalid(
-            "prior channels",
-            "2 (re, im) for a complex bundle",
-            format!("{c}: a real-valued prior cannot represent the phase"),
-        ));
-    }
+    let t = spec.frames();
+    let [c, h, w] = prior_image_shape(bundle, &prior)?;
     let measurements = bundle
         .frame_operators()?
         .into_iter()
@@ -243,4 +224,32 @@ pub fn posterior_estimate(
         .transpose()?
         .map(|s| s.chunks_exact(2).map(|p| p[0].hypot(p[1])).collect());
     Ok(PosteriorEstimate { mean, std, samples })
+}
+
+/// The `[c, h, w]` images the prior samples for `bundle`: the prior's own shape, which must match
+/// the bundle's frames and have 2 channels for complex data (a shape-agnostic denoiser such as
+/// the Gaussian oracle takes the bundle's frame shape).
+pub fn prior_image_shape(bundle: &Bundle, prior: &Prior<'_>) -> Result<[usize; 3]> {
+    let spec = bundle.spec();
+    let [_, bh, bw] = spec.shape;
+    let [c, h, w] =
+        prior
+            .denoiser
+            .image_shape()
+            .unwrap_or([if spec.complex { 2 } else { 1 }, bh, bw]);
+    if [h, w] != [bh, bw] {
+        return Err(Error::Shape {
+            what: "bundle image size vs the prior's image size".into(),
+            expected: vec![h, w],
+            got: vec![bh, bw],
+        });
+    }
+    if spec.complex && c != 2 {
+        return Err(Error::invalid(
+            "prior channels",
+            "2 (re, im) for a complex bundle",
+            format!("{c}: a real-valued prior cannot represent the phase"),
+        ));
+    }
+    Ok([c, h, w])
 }

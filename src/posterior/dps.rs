@@ -111,6 +111,11 @@ impl PosteriorSampler for Dps {
         "dps"
     }
 
+    /// ε̂, then the VJP through the network.
+    fn evaluations_per_step(&self) -> usize {
+        2
+    }
+
     fn sample_frames(
         &self,
         problem: &PosteriorProblem<'_>,

@@ -58,6 +58,11 @@ pub trait PosteriorSampler {
     /// Short name (`dps`, `ddim-dc`, `dds`, `diffpir`).
     fn name(&self) -> &'static str;
 
+    /// Network evaluations per reverse step and image (a vector–Jacobian product counts as one).
+    fn evaluations_per_step(&self) -> usize {
+        1
+    }
+
     /// Runs the trajectory from `start` with frame k drawing only from `rngs[k]`; returns x₀ (network space).
     fn sample_frames(
         &self,

@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::image::ImageBatch;
 use crate::physics::complex::norm;
 use crate::posterior::{DataFidelity, Measurement, PosteriorProblem, PosteriorSampler};
-use crate::reconstruction::Prior;
+use crate::reconstruction::{prior_image_shape, Prior};
 use crate::rng::{substream, SeededRng};
 
 /// Where each frame's reverse trajectory starts.
@@ -110,7 +110,7 @@ pub struct FrameReport {
     pub frame: usize,
     /// Reverse steps run.
     pub steps: usize,
-    /// Denoiser evaluations (steps × particles; a DPS step's VJP counts as one more).
+    /// Network evaluations: steps × particles × [`PosteriorSampler::evaluations_per_step`].
     pub nfe: usize,
     /// Wall time of the frame.
     pub seconds: f64,
@@ -149,25 +149,7 @@ pub fn run_sequence(
     options.validate()?;
     let spec = bundle.spec();
     let [frames, h, w] = spec.shape;
-    let [c, ph, pw] =
-        prior
-            .denoiser
-            .image_shape()
-            .unwrap_or([if spec.complex { 2 } else { 1 }, h, w]);
-    if [ph, pw] != [h, w] {
-        return Err(Error::Shape {
-            what: "bundle image size vs the prior's image size".into(),
-            expected: vec![ph, pw],
-            got: vec![h, w],
-        });
-    }
-    if spec.complex && c != 2 {
-        return Err(Error::invalid(
-            "prior channels",
-            "2 (re, im) for a complex bundle",
-            c,
-        ));
-    }
+    let [c, _, _] = prior_image_shape(bundle, &prior)?;
     let grid = prior.timesteps.len();
     let p = options.particles;
     let operators = bundle.frame_operators()?;
@@ -175,7 +157,6 @@ pub fn run_sequence(
     let mut mean = Vec::with_capacity(frames * h * w);
     let mut spread = Vec::with_capacity(if p > 1 { frames * h * w } else { 0 });
     let mut reports = Vec::with_capacity(frames);
-    let dps_like = sampler.name() == "dps";
     for (t, op) in operators.into_iter().enumerate() {
         let started = Instant::now();
         let y = bundle.frame_y(t);
@@ -257,7 +238,7 @@ pub fn run_sequence(
         reports.push(FrameReport {
             frame: t,
             steps,
-            nfe: steps * p * if dps_like { 2 } else { 1 },
+            nfe: steps * p * sampler.evaluations_per_step(),
             seconds: started.elapsed().as_secs_f64(),
             cold: warm_residual.is_none(),
             warm_residual,
