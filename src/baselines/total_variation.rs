@@ -12,7 +12,8 @@
 //! indicator of real images):
 //! p ← (p + σ(A x̄ − y))/(1 + σ), q ← Π_{λs}(q + σ∇x̄) (projection on the ball of radius λs per pixel,
 //! λ_t s per temporal element), x⁺ ← prox_G(x − τ(Aᴴp − div q)), x̄ ← 2x⁺ − x, with
-//! τ = σ = 0.99/‖K‖ and ‖K‖² ≤ ‖A‖² + 8 (+ 4 with the temporal term), from x₀ = x̄₀ = Aᴴy, p = q = 0.
+//! τ = 0.99/(r‖K‖), σ = 0.99·r/‖K‖ with r = √max(λ, λ_t) (see `solve`) and ‖K‖² ≤ ‖A‖² + 8 (+ 4 with
+//! the temporal term), from x₀ = x̄₀ = Aᴴy, p = q = 0.
 
 use num_complex::Complex32;
 
@@ -44,8 +45,8 @@ impl Default for TotalVariation {
         Self {
             lambda: 0.01,
             lambda_temporal: 0.0,
-            // PDHG converges slowly on undersampled MRI: on 4× random-line SENSE at 64×64 the PSNR
-            // still rises from 300 (24.8 dB) to 1000 (26.8 dB) iterations; the tolerance ends easy cases early.
+            // With the balanced steps of `solve`, 300 iterations are close to convergence on the
+            // cases measured; the tolerance ends easy cases early.
             iterations: 1000,
             tolerance: 1e-5,
         }
@@ -125,8 +126,18 @@ impl TotalVariation {
         let a_norm = operator_norm_bound(operator)?;
         // ‖∇_row‖², ‖∇_col‖², ‖∇_t‖² ≤ 4 each (a difference of two unit-weight neighbours).
         let k_norm_sq = a_norm * a_norm + 4.0 * diffs.components() as f64;
-        let step = (0.99 / k_norm_sq.sqrt()) as f32;
-        let (tau, sigma) = (step, step);
+        let step = 0.99 / k_norm_sq.sqrt();
+        // τσ‖K‖² < 1 leaves the split between primal and dual step free. The dual variables live
+        // on balls of radius λs while x has scale s, and equal steps left the primal far behind:
+        // on 4× SENSE at 64×64 (λ = 0.001) 300 iterations reached 23.8 dB with τ = σ but 28.8 dB
+        // (converged) with σ/τ = λ. Measured over λ = 3e-4 … 3e-2 on MRI, inpainting and denoising,
+        // the best ratio r = √(σ/τ) grows like √λ, hence r = √λ (clamped).
+        let ratio = self
+            .lambda
+            .max(self.lambda_temporal)
+            .sqrt()
+            .clamp(0.01, 1.0);
+        let (tau, sigma) = ((step / ratio) as f32, (step * ratio) as f32);
 
         let mut x = adjoint_y;
         if real {
