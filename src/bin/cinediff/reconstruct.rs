@@ -8,7 +8,6 @@ use anyhow::Context;
 use cinediff::baselines::{LeastSquares, Reconstructor, TotalVariation, WaveletL1, ZeroFilled};
 use cinediff::bundle::Bundle;
 use cinediff::diffusion::samplers::{Ddpm, DdpmVariance};
-use cinediff::diffusion::schedule::TimestepSpacing;
 use cinediff::diffusion::{ClippedDenoiser, Denoiser};
 use cinediff::io::bundle::read_bundle;
 use cinediff::io::gif::{write_cine as write_cine_gif, Panel};
@@ -445,13 +444,7 @@ fn run_diffusion(
     let denoiser = load_denoiser(model_dir, &device)?;
     let config = denoiser.config().clone();
     let schedule = config.noise_schedule()?;
-    let spacing = match args.spacing {
-        SpacingArg::Linspace => TimestepSpacing::Linspace,
-        SpacingArg::Leading => TimestepSpacing::Leading,
-        SpacingArg::Trailing => TimestepSpacing::Trailing,
-        SpacingArg::LogSnr => TimestepSpacing::LogSnr,
-    };
-    let timesteps = schedule.timesteps(args.steps, spacing)?;
+    let timesteps = schedule.timesteps(args.steps, args.spacing.into())?;
     let clip_x0 = (!args.no_clip).then_some(args.clip_x0);
     let clipped = clip_x0
         .map(|limit| ClippedDenoiser::new(&denoiser, &schedule, limit))

@@ -43,6 +43,17 @@ pub enum SpacingArg {
     LogSnr,
 }
 
+impl From<SpacingArg> for TimestepSpacing {
+    fn from(a: SpacingArg) -> Self {
+        match a {
+            SpacingArg::Linspace => TimestepSpacing::Linspace,
+            SpacingArg::Leading => TimestepSpacing::Leading,
+            SpacingArg::Trailing => TimestepSpacing::Trailing,
+            SpacingArg::LogSnr => TimestepSpacing::LogSnr,
+        }
+    }
+}
+
 /// Options of `cinediff sample`.
 #[derive(Args)]
 #[command(
@@ -133,13 +144,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
         SamplerArg::DpmSolverPp => SpacingArg::LogSnr,
         _ => SpacingArg::Linspace,
     });
-    let spacing = match spacing_arg {
-        SpacingArg::Linspace => TimestepSpacing::Linspace,
-        SpacingArg::Leading => TimestepSpacing::Leading,
-        SpacingArg::Trailing => TimestepSpacing::Trailing,
-        SpacingArg::LogSnr => TimestepSpacing::LogSnr,
-    };
-    let timesteps = schedule.timesteps(args.steps, spacing)?;
+    let timesteps = schedule.timesteps(args.steps, spacing_arg.into())?;
     let (c, s) = (config.unet.in_channels, config.unet.image_size);
     let mut rng = seeded(args.seed);
     let mut progress = Progress::new("sample", timesteps.len() as u64);
