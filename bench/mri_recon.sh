@@ -55,14 +55,14 @@ D=(--model "$MODEL" --seed 0)
 if [ -z "${CLASSIC_ONLY:-}" ]; then
 run dps "100 DDPM steps, zeta 1" --method dps --steps 100 --zeta 1 "${D[@]}"
 run ddim-dc "200 steps, K 10, step 1.5/L" --method ddim-dc --steps 200 --dc-steps 10 --dc-step-size 1.5 "${D[@]}"
-run ddim-dc-mean4 "as ddim-dc, mean of 4 samples" --method ddim-dc --steps 200 --dc-steps 10 --dc-step-size 1.5 --samples 4 "${D[@]}"
+run ddim-dc-mean8 "100 steps, K 10, step 1.5/L, mean of 8 samples" --method ddim-dc --steps 100 --dc-steps 10 --dc-step-size 1.5 --samples 8 "${D[@]}"
 run dds "200 steps, 5 CG, eta 1" --method dds --steps 200 --eta 1 "${D[@]}"
 run diffpir "200 steps, lambda 1, zeta 0.3" --method diffpir --steps 200 --diffpir-lambda 1 --diffpir-zeta 0.3 "${D[@]}"
 fi
 
 echo "| method | settings | PSNR (dB) | SSIM | s/frame |"
 echo "|---|---|---|---|---|"
-for prefix in zero-filled cg tv_ wavelet_ tvt_ dps ddim-dc ddim-dc-mean4 dds diffpir; do
+for prefix in zero-filled cg tv_ wavelet_ tvt_ dps ddim-dc ddim-dc-mean8 dds diffpir; do
   best "$prefix" | awk -F'|' '{printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5}'
 done
 echo
