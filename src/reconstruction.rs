@@ -18,6 +18,7 @@ use crate::diffusion::denoiser::Denoiser;
 use crate::diffusion::samplers::{Start, StepInfo};
 use crate::diffusion::schedule::NoiseSchedule;
 use crate::error::{Error, Result};
+use crate::physics::complex::image_to_complex;
 use crate::posterior::{
     frame_rngs, Measurement, PosteriorProblem, PosteriorSampler, RunningMoments,
 };
@@ -159,13 +160,11 @@ pub fn reconstruct_posterior(
         )?;
         normalization.denormalize(x.data_mut());
         for k in 0..chunk.len() {
-            let image = x.image(k);
-            let (re, im) = image.split_at(h * w);
-            if c == 2 && spec.complex {
-                out.extend(re.iter().zip(im).map(|(&a, &b)| Complex32::new(a, b)));
-            } else {
-                out.extend(re.iter().map(|&a| Complex32::new(a, 0.0)));
+            let mut image = image_to_complex(&x, k)?;
+            if !spec.complex {
+                image.iter_mut().for_each(|v| v.im = 0.0);
             }
+            out.extend(image);
         }
         done += chunk.len();
     }

@@ -32,6 +32,7 @@ use crate::data::Normalization;
 use crate::diffusion::samplers::{Start, StepInfo};
 use crate::error::{Error, Result};
 use crate::image::ImageBatch;
+use crate::physics::complex::image_to_complex;
 use crate::physics::complex::norm;
 use crate::posterior::{DataFidelity, Measurement, PosteriorProblem, PosteriorSampler};
 use crate::reconstruction::{prior_image_shape, Prior};
@@ -214,8 +215,8 @@ pub fn run_sequence(
         let mut user = x.clone();
         normalization.denormalize(user.data_mut());
         let particles: Vec<Vec<Complex32>> = (0..p)
-            .map(|k| to_complex(user.image(k), c, h * w))
-            .collect();
+            .map(|k| image_to_complex(&user, k))
+            .collect::<Result<_>>()?;
         let frame_mean: Vec<Complex32> = (0..h * w)
             .map(|i| particles.iter().map(|q| q[i]).sum::<Complex32>() / p as f32)
             .collect();
@@ -250,22 +251,6 @@ pub fn run_sequence(
         std: (p > 1).then_some(spread),
         frames: reports,
     })
-}
-
-/// One `[c, h, w]` network-layout image (user units) as `h·w` complex values.
-fn to_complex(image: &[f32], channels: usize, len: usize) -> Vec<Complex32> {
-    if channels == 2 {
-        image[..len]
-            .iter()
-            .zip(&image[len..2 * len])
-            .map(|(&re, &im)| Complex32::new(re, im))
-            .collect()
-    } else {
-        image[..len]
-            .iter()
-            .map(|&re| Complex32::new(re, 0.0))
-            .collect()
-    }
 }
 
 /// ‖a − y‖/‖y‖ (‖a − y‖ when y = 0).
