@@ -163,11 +163,7 @@ fn read_row(dir: &Path) -> anyhow::Result<(f64, f64, f64, String)> {
     let steps = match read("summary.json") {
         Ok(summary) => format!(
             "{} first, {:.0} after",
-            summary["total_steps"].as_u64().unwrap_or(0) as f64
-                - summary["mean_steps_after_first_frame"]
-                    .as_f64()
-                    .unwrap_or(0.0)
-                    * (summary["frames"].as_f64().unwrap_or(1.0) - 1.0),
+            summary["steps_first_frame"],
             get(&summary["mean_steps_after_first_frame"])
         ),
         Err(_) => "-".into(),

@@ -687,6 +687,7 @@ fn write_frame_reports(
             "frames_per_second": frames as f64 / seconds,
             "total_steps": total_steps,
             "total_nfe": total_nfe,
+            "steps_first_frame": reports.first().map(|r| r.steps),
             "mean_steps_after_first_frame": mean_steps_after_first,
             "cold_frames": reports.iter().filter(|r| r.cold).count(),
             "mean_psnr": metrics.map(|m| m.mean.psnr),
