@@ -3,13 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use burn_store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::nn::transition::{TransitionModelConfig, TransitionPredictor};
 use crate::nn::unet::UNet;
 use crate::nn::unet_denoiser::{DiffusionModelConfig, UNetDenoiser};
+use crate::train::transition::TransitionTrainer;
 use crate::train::{build_optimizer, TrainConfig, Trainer};
 
 /// File names inside a model directory.
@@ -46,7 +50,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 }
 
 /// Saves a network's weights as safetensors (via a temp file, then rename).
-pub fn save_weights(net: &UNet, path: &Path) -> Result<()> {
+pub fn save_weights<M: Module>(net: &M, path: &Path) -> Result<()> {
     let tmp = path.with_extension("safetensors.tmp");
     let _ = std::fs::remove_file(&tmp);
     // burn's default metadata is a HashMap whose order varies per process; a single fixed entry
@@ -61,13 +65,17 @@ pub fn save_weights(net: &UNet, path: &Path) -> Result<()> {
 
 /// Loads weights into a freshly built network of `config`; every tensor must be present.
 pub fn load_weights(config: &DiffusionModelConfig, path: &Path, device: &Device) -> Result<UNet> {
+    load_weights_into(config.unet.init(device)?, path)
+}
+
+/// Loads safetensors weights into `net`, which must have exactly the file's tensors.
+fn load_weights_into<M: Module>(mut net: M, path: &Path) -> Result<M> {
     if !path.is_file() {
         return Err(Error::io(
             path,
             std::io::Error::new(std::io::ErrorKind::NotFound, "weights file not found"),
         ));
     }
-    let mut net = config.unet.init(device)?;
     let mut store = SafetensorsStore::from_file(path).allow_partial(false);
     let result = net.load_from(&mut store).map_err(|e| Error::Format {
         path: path.to_path_buf(),
@@ -108,8 +116,7 @@ pub fn load_denoiser(dir: &Path, device: &Device) -> Result<UNetDenoiser> {
 
 /// Saves weights in burn's own format, which also records parameter ids: the optimizer state
 /// and the EMA pairing are keyed by them, so a resumed run needs the original ids back.
-fn save_with_ids(net: &UNet, path: &Path) -> Result<()> {
-    use burn::module::Module;
+fn save_with_ids<M: Module>(net: &M, path: &Path) -> Result<()> {
     let tmp = path.with_extension("bpk.tmp");
     net.clone().save_file(&tmp).map_err(|e| {
         Error::Model(format!(
@@ -120,17 +127,12 @@ fn save_with_ids(net: &UNet, path: &Path) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-/// Loads weights saved by [`save_with_ids`], restoring their parameter ids.
-fn load_with_ids(config: &DiffusionModelConfig, path: &Path, device: &Device) -> Result<UNet> {
-    use burn::module::Module;
-    config
-        .unet
-        .init(device)?
-        .try_load_file(path)
-        .map_err(|e| Error::Format {
-            path: path.to_path_buf(),
-            reason: format!("cannot load checkpoint weights: {e:?}"),
-        })
+/// Loads weights saved by [`save_with_ids`] into `net`, restoring their parameter ids.
+fn load_with_ids<M: Module>(net: M, path: &Path) -> Result<M> {
+    net.try_load_file(path).map_err(|e| Error::Format {
+        path: path.to_path_buf(),
+        reason: format!("cannot load checkpoint weights: {e:?}"),
+    })
 }
 
 /// Writes `config.json` and the EMA weights as `model.safetensors`.
@@ -159,6 +161,27 @@ fn checkpoint_paths_in(c: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
 /// new checkpoint whole, never a mix.
 pub fn save_checkpoint(dir: &Path, config: &DiffusionModelConfig, trainer: &Trainer) -> Result<()> {
     save_model(dir, config, trainer)?;
+    write_checkpoint(
+        dir,
+        trainer.model(),
+        trainer.ema(),
+        trainer.optimizer(),
+        &TrainState {
+            step: trainer.step_count(),
+            train: trainer.config().clone(),
+        },
+    )
+}
+
+/// Replaces `dir/checkpoint/` with the raw and EMA weights (with parameter ids), the optimizer
+/// state and `state`, staged in a fresh directory first.
+fn write_checkpoint<M: Module>(
+    dir: &Path,
+    raw_net: &M,
+    ema_net: &M,
+    optimizer: &ModuleOptimizer,
+    train_state: &TrainState,
+) -> Result<()> {
     let ckpt = dir.join(CHECKPOINT_DIR);
     let staging = dir.join(format!("{CHECKPOINT_DIR}.tmp"));
     let retired = dir.join(format!("{CHECKPOINT_DIR}.old"));
@@ -169,21 +192,15 @@ pub fn save_checkpoint(dir: &Path, config: &DiffusionModelConfig, trainer: &Trai
     }
     std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
     let (raw, ema, optim, state) = checkpoint_paths_in(&staging);
-    save_with_ids(trainer.model(), &raw)?;
-    save_with_ids(trainer.ema(), &ema)?;
-    trainer.optimizer().save(&optim).map_err(|e| {
+    save_with_ids(raw_net, &raw)?;
+    save_with_ids(ema_net, &ema)?;
+    optimizer.save(&optim).map_err(|e| {
         Error::Model(format!(
             "{}: saving optimizer state: {e:?}",
             optim.display()
         ))
     })?;
-    write_json(
-        &state,
-        &TrainState {
-            step: trainer.step_count(),
-            train: trainer.config().clone(),
-        },
-    )?;
+    write_json(&state, train_state)?;
     if ckpt.exists() {
         std::fs::rename(&ckpt, &retired).map_err(|e| Error::io(&ckpt, e))?;
     }
@@ -237,15 +254,77 @@ pub fn resume_trainer(
     fresh: Trainer,
     device: &Device,
 ) -> Result<Trainer> {
+    let (model, ema, optimizer, step) =
+        read_checkpoint(dir, || config.unet.init(device), fresh.config())?;
+    Ok(fresh.resume(model, ema, optimizer, step))
+}
+
+/// The raw and EMA networks (built by `build`, then loaded), optimizer and step of `dir`'s checkpoint.
+fn read_checkpoint<M: Module>(
+    dir: &Path,
+    build: impl Fn() -> Result<M>,
+    train: &TrainConfig,
+) -> Result<(M, M, ModuleOptimizer, usize)> {
     let (raw, ema, optim, state) = checkpoint_paths(dir);
     let state: TrainState = read_json(&state)?;
-    let model = load_with_ids(config, &raw, device)?;
-    let ema = load_with_ids(config, &ema, device)?;
-    let optimizer = build_optimizer(fresh.config())
+    let model = load_with_ids(build()?, &raw)?;
+    let ema = load_with_ids(build()?, &ema)?;
+    let optimizer = build_optimizer(train)
         .load(&optim)
         .map_err(|e| Error::Format {
             path: optim.clone(),
             reason: format!("cannot load optimizer state: {e:?}"),
         })?;
-    Ok(fresh.resume(model, ema, optimizer, state.step))
+    Ok((model, ema, optimizer, state.step))
+}
+
+/// Reads and validates a transition model's `dir/config.json`.
+pub fn read_transition_config(dir: &Path) -> Result<TransitionModelConfig> {
+    let path = dir.join(CONFIG_FILE);
+    let config: TransitionModelConfig = read_json(&path)?;
+    config.validate().map_err(|e| Error::Format {
+        path,
+        reason: e.to_string(),
+    })?;
+    Ok(config)
+}
+
+/// Loads a transition model directory as a ready-to-use predictor on `device`.
+pub fn load_transition(dir: &Path, device: &Device) -> Result<TransitionPredictor> {
+    let config = read_transition_config(dir)?;
+    let net = load_weights_into(config.network.init(device)?, &dir.join(WEIGHTS_FILE))?;
+    TransitionPredictor::new(config, net, device)
+}
+
+/// Writes a transition model's `config.json`, EMA weights and resumable checkpoint.
+pub fn save_transition_checkpoint(
+    dir: &Path,
+    config: &TransitionModelConfig,
+    trainer: &TransitionTrainer,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    write_json(&dir.join(CONFIG_FILE), config)?;
+    save_weights(trainer.ema(), &dir.join(WEIGHTS_FILE))?;
+    write_checkpoint(
+        dir,
+        trainer.model(),
+        trainer.ema(),
+        trainer.optimizer(),
+        &TrainState {
+            step: trainer.step_count(),
+            train: trainer.config().clone(),
+        },
+    )
+}
+
+/// Restores a transition trainer from `dir`'s checkpoint.
+pub fn resume_transition_trainer(
+    dir: &Path,
+    config: &TransitionModelConfig,
+    fresh: TransitionTrainer,
+    device: &Device,
+) -> Result<TransitionTrainer> {
+    let (model, ema, optimizer, step) =
+        read_checkpoint(dir, || config.network.init(device), fresh.config())?;
+    Ok(fresh.resume(model, ema, optimizer, step))
 }

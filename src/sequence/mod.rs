@@ -6,6 +6,8 @@
 //! - [`SeqDiff`]: frame 0 cold; frame t+1 warm-starts from frame t's posterior sample noised to the
 //!   level `warm_steps` before the end of the grid, x_{t+1,τ′} = α_{τ′} x_{t,0} + σ_{τ′} z
 //!   (Stevens et al., SeqDiff, ICASSP 2025), so it runs only `warm_steps` steps.
+//! - [`SeqDiffPlus`]: as SeqDiff, but warm-starts from a transition model's prediction of the frame
+//!   from the last K posterior samples.
 //!
 //! Options every strategy shares ([`SequenceOptions`]): several particles per frame (each particle
 //! continues its own chain; the reconstruction is their mean, their spread an uncertainty map), a
@@ -19,9 +21,11 @@
 
 pub mod independent;
 pub mod seqdiff;
+pub mod seqdiff_plus;
 
 pub use independent::Independent;
 pub use seqdiff::SeqDiff;
+pub use seqdiff_plus::SeqDiffPlus;
 
 use std::time::Instant;
 

@@ -5,6 +5,7 @@
 //! exactly where the interrupted one would have gone.
 
 pub mod preset;
+pub mod transition;
 
 use std::collections::HashMap;
 
@@ -285,10 +286,20 @@ impl Trainer {
             )));
         }
         let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        self.clip_global_norm(&mut grads)?;
+        clip_global_norm(
+            &self.model,
+            &mut grads,
+            self.config.grad_clip_norm,
+            self.step,
+        )?;
         let lr = self.config.learning_rate_at(self.step);
         self.model = self.optimizer.step(lr, self.model.clone(), grads);
-        self.update_ema()?;
+        self.ema = ema_update(
+            self.ema.clone(),
+            &self.model,
+            self.config.ema_decay,
+            self.step,
+        )?;
         self.step += 1;
         Ok(StepReport {
             step: self.step,
@@ -296,49 +307,54 @@ impl Trainer {
             learning_rate: lr,
         })
     }
+}
 
-    /// Scales all gradients by min(1, c/‖g‖) with ‖g‖ the norm over every parameter together;
-    /// fails on a non-finite norm so bad weights never reach the model or a checkpoint.
-    fn clip_global_norm(&self, grads: &mut GradientsParams) -> Result<()> {
-        let mut norm = GradNormSquared { grads, sum: 0.0 };
-        self.model.visit(&mut norm);
-        let total = norm.sum.sqrt();
-        if !total.is_finite() {
-            return Err(Error::Model(format!(
-                "gradient norm became {total} at step {}; lower the learning rate",
-                self.step + 1
-            )));
-        }
-        let clip = self.config.grad_clip_norm as f64;
-        if total > clip {
-            self.model.visit(&mut GradScale {
-                grads,
-                factor: clip / (total + 1e-6),
-            });
-        }
-        Ok(())
+/// Scales all gradients by min(1, c/‖g‖) with ‖g‖ the norm over every parameter of `model`
+/// together; fails on a non-finite norm so bad weights never reach the model or a checkpoint.
+pub(crate) fn clip_global_norm<M: Module>(
+    model: &M,
+    grads: &mut GradientsParams,
+    clip: f32,
+    step: usize,
+) -> Result<()> {
+    let mut norm = GradNormSquared { grads, sum: 0.0 };
+    model.visit(&mut norm);
+    let total = norm.sum.sqrt();
+    if !total.is_finite() {
+        return Err(Error::Model(format!(
+            "gradient norm became {total} at step {}; lower the learning rate",
+            step + 1
+        )));
     }
+    let clip = clip as f64;
+    if total > clip {
+        model.visit(&mut GradScale {
+            grads,
+            factor: clip / (total + 1e-6),
+        });
+    }
+    Ok(())
+}
 
-    /// EMA ← d·EMA + (1 − d)·θ, with the usual warm-up d = min(decay, (1 + k)/(10 + k)) so early
-    /// weights are not dominated by the random initialisation.
-    fn update_ema(&mut self) -> Result<()> {
-        let k = self.step as f64;
-        let decay = self.config.ema_decay.min((1.0 + k) / (10.0 + k));
-        let mut collector = ParamCollector::default();
-        self.model.visit(&mut collector);
-        let mut blend = EmaBlend {
-            source: collector.params,
-            decay,
-        };
-        self.ema = self.ema.clone().map(&mut blend);
-        if !blend.source.is_empty() {
-            return Err(Error::Model(format!(
-                "EMA update: {} parameters of the network have no EMA counterpart",
-                blend.source.len()
-            )));
-        }
-        Ok(())
+/// EMA ← d·EMA + (1 − d)·θ after `step` optimizer steps, with the usual warm-up
+/// d = min(decay, (1 + k)/(10 + k)) so early weights are not dominated by the random initialisation.
+pub(crate) fn ema_update<M: Module>(ema: M, model: &M, decay: f64, step: usize) -> Result<M> {
+    let k = step as f64;
+    let decay = decay.min((1.0 + k) / (10.0 + k));
+    let mut collector = ParamCollector::default();
+    model.visit(&mut collector);
+    let mut blend = EmaBlend {
+        source: collector.params,
+        decay,
+    };
+    let ema = ema.map(&mut blend);
+    if !blend.source.is_empty() {
+        return Err(Error::Model(format!(
+            "EMA update: {} parameters of the network have no EMA counterpart",
+            blend.source.len()
+        )));
     }
+    Ok(ema)
 }
 
 /// Σ‖g‖² over every parameter's gradient.

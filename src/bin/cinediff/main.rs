@@ -7,6 +7,7 @@ mod reconstruct;
 mod sample;
 mod simulate;
 mod train;
+mod train_transition;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +31,8 @@ enum Command {
     Phantom(phantom::PhantomArgs),
     /// Train a diffusion prior (U-Net, ε-prediction) on images from a .npy file.
     Train(train::TrainArgs),
+    /// Train SeqDiff+'s transition model (a small video transformer) on sequences from a .npy file.
+    TrainTransition(train_transition::TrainTransitionArgs),
     /// Draw unconditional samples from a trained prior.
     Sample(sample::SampleArgs),
     /// Measure a known image or sequence (MRI, ultrasound lines, inpainting, …) into a bundle.
@@ -44,6 +47,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args),
         Command::Phantom(args) => phantom::run(args),
         Command::Train(args) => train::run(args),
+        Command::TrainTransition(args) => train_transition::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Reconstruct(args) => reconstruct::run(args),

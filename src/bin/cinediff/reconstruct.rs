@@ -11,7 +11,7 @@ use cinediff::diffusion::samplers::{Ddpm, DdpmVariance};
 use cinediff::diffusion::{ClippedDenoiser, Denoiser};
 use cinediff::io::bundle::read_bundle;
 use cinediff::io::gif::{write_cine as write_cine_gif, Panel};
-use cinediff::io::model_dir::{load_denoiser, write_json};
+use cinediff::io::model_dir::{load_denoiser, load_transition, write_json};
 use cinediff::io::{npy, png};
 use cinediff::metrics::{magnitude, sequence_metrics, sequence_metrics_complex, SequenceMetrics};
 use cinediff::nn::device::default_device;
@@ -21,7 +21,7 @@ use cinediff::reconstruction::{
     PosteriorEstimate, Prior,
 };
 use cinediff::sequence::{
-    run_sequence, FrameReport, Independent, SeqDiff, SequenceOptions, SequenceStrategy,
+    run_sequence, FrameReport, Independent, SeqDiff, SeqDiffPlus, SequenceOptions, SequenceStrategy,
 };
 use clap::{Args, ValueEnum};
 use num_complex::Complex32;
@@ -54,6 +54,9 @@ pub enum MethodArg {
     Independent,
     /// SeqDiff: frame t+1 warm-starts from frame t's sample and runs only --warm-start steps.
     Seqdiff,
+    /// SeqDiff+: as seqdiff, warm-starting from a transition model's prediction (--transition).
+    #[value(name = "seqdiff+")]
+    SeqdiffPlus,
 }
 
 impl MethodArg {
@@ -65,7 +68,10 @@ impl MethodArg {
     }
 
     fn is_sequence(self) -> bool {
-        matches!(self, MethodArg::Independent | MethodArg::Seqdiff)
+        matches!(
+            self,
+            MethodArg::Independent | MethodArg::Seqdiff | MethodArg::SeqdiffPlus
+        )
     }
 }
 
@@ -130,6 +136,9 @@ pub struct ReconstructArgs {
     /// run ⌈N·ρ/ρ₀⌉ steps instead of N (sudden motion costs steps only where it happens).
     #[arg(long, value_name = "RHO0", help_heading = "Sequences")]
     adaptive_threshold: Option<f64>,
+    /// seqdiff+: transition model directory (from `cinediff train-transition`).
+    #[arg(long, value_name = "DIR", help_heading = "Sequences")]
+    transition: Option<PathBuf>,
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -591,8 +600,24 @@ fn run_diffusion(
         if let Some(r) = options.adaptive_threshold {
             settings.insert("adaptive_threshold".into(), r.into());
         }
-        let mut strategy: Box<dyn SequenceStrategy> = match args.method {
-            MethodArg::Seqdiff => Box::new(SeqDiff),
+        let predictor = match (&args.transition, args.method) {
+            (Some(dir), MethodArg::SeqdiffPlus) => {
+                settings.insert("transition".into(), dir.display().to_string().into());
+                Some(load_transition(dir, &device)?)
+            }
+            (None, MethodArg::SeqdiffPlus) => {
+                anyhow::bail!("--method seqdiff+ needs --transition DIR (a model from `cinediff train-transition`)")
+            }
+            (Some(_), _) => anyhow::bail!("--transition is only used by --method seqdiff+"),
+            (None, _) => None,
+        };
+        let mut strategy: Box<dyn SequenceStrategy> = match (args.method, &predictor) {
+            (MethodArg::Seqdiff, _) => Box::new(SeqDiff),
+            (MethodArg::SeqdiffPlus, Some(predictor)) => Box::new(SeqDiffPlus::new(
+                predictor,
+                config.normalization,
+                prior.image_shape().map_or(0, |s| s[0]),
+            )?),
             _ => Box::new(Independent),
         };
         let mut progress = Progress::new(&method_name(args.method), frames as u64);

@@ -1,18 +1,19 @@
 //! `cinediff train`: fit a U-Net prior to images in a .npy file.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use cinediff::data::dataset::{magnitudes, training_images};
 use cinediff::data::Normalization;
 use cinediff::diffusion::schedule::ScheduleKind;
+use cinediff::image::ImageBatch;
 use cinediff::io::model_dir::{self, write_json};
 use cinediff::io::npy::{read_npy, NpyArray};
 use cinediff::nn::device::default_device;
 use cinediff::nn::unet_denoiser::DiffusionModelConfig;
-use cinediff::train::{Flips, Preset, Trainer};
+use cinediff::train::{Flips, Preset, StepReport, Trainer};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
@@ -281,13 +282,66 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         trainer.config().steps
     );
 
-    let log_path = args.out.join("train_log.csv");
-    let append = args.resume && log_path.exists();
+    let mut run = DiffusionRun {
+        trainer,
+        images,
+        out: &args.out,
+        config: &model_config,
+    };
+    run_training_loop(&mut run, &args.out, args.resume, args.checkpoint_every)?;
+    Ok(())
+}
+
+/// A training run the shared loop can drive: one step at a time, checkpointed now and then.
+pub(crate) trait TrainingRun {
+    /// One optimizer step.
+    fn step(&mut self) -> cinediff::Result<StepReport>;
+    /// Steps done.
+    fn done(&self) -> usize;
+    /// Steps in all.
+    fn total(&self) -> usize;
+    /// Writes the model and the resumable checkpoint.
+    fn checkpoint(&self) -> cinediff::Result<()>;
+}
+
+struct DiffusionRun<'a> {
+    trainer: Trainer,
+    images: ImageBatch,
+    out: &'a Path,
+    config: &'a DiffusionModelConfig,
+}
+
+impl TrainingRun for DiffusionRun<'_> {
+    fn step(&mut self) -> cinediff::Result<StepReport> {
+        self.trainer.train_step(&self.images)
+    }
+    fn done(&self) -> usize {
+        self.trainer.step_count()
+    }
+    fn total(&self) -> usize {
+        self.trainer.config().steps
+    }
+    fn checkpoint(&self) -> cinediff::Result<()> {
+        model_dir::save_checkpoint(self.out, self.config, &self.trainer)
+    }
+}
+
+/// Runs `run` to its last step with progress, `OUT/train_log.csv` (step, loss, learning rate,
+/// seconds; on resume, rows after the checkpoint are dropped first so none repeats) and a
+/// checkpoint every `checkpoint_every` steps and at the end.
+pub(crate) fn run_training_loop(
+    run: &mut dyn TrainingRun,
+    out: &Path,
+    resume: bool,
+    checkpoint_every: usize,
+) -> anyhow::Result<()> {
+    let log_path = out.join("train_log.csv");
+    let append = resume && log_path.exists();
     if append {
         // Rows logged after the checkpoint was written would be repeated by the resumed run.
         let text = std::fs::read_to_string(&log_path)
             .with_context(|| format!("reading {}", log_path.display()))?;
-        let done = trainer.step_count();
+        let done = run.done();
         let kept: Vec<&str> = text
             .lines()
             .filter(|line| {
@@ -310,13 +364,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if !append {
         writeln!(log, "step,loss,learning_rate,elapsed_s")?;
     }
-    let total = trainer.config().steps;
-    let mut trainer = trainer;
-    let mut progress = Progress::resumed("train", trainer.step_count() as u64, total as u64);
+    let total = run.total();
+    let mut progress = Progress::resumed("train", run.done() as u64, total as u64);
     let start = Instant::now();
     let mut smoothed: Option<f32> = None;
-    while !trainer.finished() {
-        let report = trainer.train_step(&images)?;
+    while run.done() < run.total() {
+        let report = run.step()?;
         let elapsed = start.elapsed().as_secs_f64();
         writeln!(
             log,
@@ -326,17 +379,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let s = smoothed.map_or(report.loss, |s| 0.95 * s + 0.05 * report.loss);
         smoothed = Some(s);
         progress.update(report.step as u64, &format!("loss {s:.4}"));
-        if report.step % args.checkpoint_every == 0 || trainer.finished() {
+        if report.step % checkpoint_every == 0 || run.done() >= run.total() {
             log.flush()?;
-            model_dir::save_checkpoint(&args.out, &model_config, &trainer)?;
+            run.checkpoint()?;
         }
     }
     progress.finish();
     eprintln!(
         "done: {} steps, smoothed loss {:.4}; model in {}",
-        trainer.step_count(),
+        run.done(),
         smoothed.unwrap_or(f32::NAN),
-        args.out.display()
+        out.display()
     );
     Ok(())
 }

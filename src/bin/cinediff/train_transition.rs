@@ -1,0 +1,275 @@
+//! `cinediff train-transition`: fit SeqDiff+'s transition model (a small ViViT) to sequences.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use cinediff::data::dataset::{magnitudes, training_images};
+use cinediff::data::Normalization;
+use cinediff::io::model_dir::{self, write_json};
+use cinediff::io::npy::{read_npy, NpyArray};
+use cinediff::nn::device::default_device;
+use cinediff::nn::transition::{
+    TransitionConfig, TransitionModelConfig, WindowSampling, TRANSITION_KIND,
+};
+use cinediff::train::transition::{Sequences, TransitionTrainer};
+use cinediff::train::{Flips, StepReport, TrainConfig};
+use clap::Args;
+use serde::Serialize;
+
+use crate::train::{run_training_loop, TrainingRun};
+
+/// Options of `cinediff train-transition`.
+#[derive(Args)]
+#[command(after_help = "Example:\n  \
+cinediff phantom --complex --count 128 --frames 16 --seed 1 --out seqs.npy\n  \
+cinediff train-transition --data seqs.npy --out models/my_transition/\n  \
+cinediff reconstruct --bundle b/ --method seqdiff+ --transition models/my_transition/ --model models/my_prior/ --out r/\n\n\
+Data: .npy float32 or complex64 [N, T, H, W] (N sequences of T ≥ K + 1 frames; square frames whose\n\
+side the patch size divides). Train it on the same data (same units) as the prior it will serve.\n\
+The model predicts frame t+1 from frames t−K+1..t as a change to frame t, trained with MSE on\n\
+windows drawn with random stride 1..=--max-stride, time reversal, flips and input noise.\n\
+Writes OUT/config.json, OUT/model.safetensors (EMA weights), OUT/train_log.csv,\n\
+OUT/train_config.json and OUT/checkpoint/ (resume with --resume).")]
+pub struct TrainTransitionArgs {
+    /// Training sequences (.npy, [N, T, H, W]).
+    #[arg(long)]
+    data: PathBuf,
+    /// Output model directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// K, past frames the model sees.
+    #[arg(long, default_value_t = 4)]
+    context_frames: usize,
+    /// Side of a tubelet's spatial patch in pixels.
+    #[arg(long, default_value_t = 8)]
+    patch_size: usize,
+    /// Token width.
+    #[arg(long, default_value_t = 128)]
+    dim: usize,
+    /// Factorised (space, then time) attention blocks.
+    #[arg(long, default_value_t = 4)]
+    depth: usize,
+    /// Attention heads.
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    /// Largest frame stride of a training window (motion up to this many times the data's).
+    #[arg(long, default_value_t = 3)]
+    max_stride: usize,
+    /// Do not reverse windows in time.
+    #[arg(long)]
+    no_time_reversal: bool,
+    /// Largest noise (network units, std) added to the input frames.
+    #[arg(long, default_value_t = 0.05)]
+    input_noise: f32,
+    /// Optimizer steps in all.
+    #[arg(long, default_value_t = 3000)]
+    steps: usize,
+    /// Windows per step.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 3e-4)]
+    lr: f64,
+    /// EMA decay of the prediction weights.
+    #[arg(long, default_value_t = 0.995)]
+    ema_decay: f64,
+    /// Random flips: none, horizontal or both (default; motion has no preferred side).
+    #[arg(long, default_value = "both")]
+    flips: Flips,
+    /// Seed of every random draw in training.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write a checkpoint every N steps (and always at the end).
+    #[arg(long, default_value_t = 200)]
+    checkpoint_every: usize,
+    /// Continue from OUT/checkpoint (only --steps may change).
+    #[arg(long)]
+    resume: bool,
+    /// Replace a model already in OUT (otherwise refused).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Serialize)]
+struct Resolved<'a> {
+    command: &'static str,
+    version: &'static str,
+    data: &'a Path,
+    data_shape: &'a [usize],
+    data_dtype: &'static str,
+    model: &'a TransitionModelConfig,
+    train: &'a TrainConfig,
+    parameters: usize,
+}
+
+struct TransitionRun<'a> {
+    trainer: TransitionTrainer,
+    sequences: Sequences,
+    out: &'a Path,
+    config: &'a TransitionModelConfig,
+}
+
+impl TrainingRun for TransitionRun<'_> {
+    fn step(&mut self) -> cinediff::Result<StepReport> {
+        self.trainer.train_step(&self.sequences)
+    }
+    fn done(&self) -> usize {
+        self.trainer.step_count()
+    }
+    fn total(&self) -> usize {
+        self.trainer.config().steps
+    }
+    fn checkpoint(&self) -> cinediff::Result<()> {
+        model_dir::save_transition_checkpoint(self.out, self.config, &self.trainer)
+    }
+}
+
+pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
+    if args.checkpoint_every == 0 {
+        anyhow::bail!("invalid --checkpoint-every: expected > 0, got 0");
+    }
+    if args.resume && args.force {
+        anyhow::bail!("--resume and --force contradict each other: choose one");
+    }
+    let array = read_npy(&args.data)?;
+    let &[_, frames, _, _] = array.shape() else {
+        anyhow::bail!(
+            "{}: expected sequences [N, T, H, W], got shape {:?}",
+            args.data.display(),
+            array.shape()
+        );
+    };
+    let (real, complex) = match &array {
+        NpyArray::Real { data, .. } => (Some(data.as_slice()), None),
+        NpyArray::Complex { data, .. } => (None, Some(data.as_slice())),
+        NpyArray::U8 { .. } => anyhow::bail!(
+            "{}: training sequences must be float32 or complex64, got uint8",
+            args.data.display()
+        ),
+    };
+    let set = training_images(array.shape(), real, complex)
+        .with_context(|| format!("{}", args.data.display()))?;
+    let [_, channels, size, _] = set.images.shape();
+
+    let existing = args.out.join(model_dir::CONFIG_FILE).exists();
+    if existing && !args.resume && !args.force {
+        anyhow::bail!(
+            "{} already holds a model; pass --resume to continue it or --force to replace it",
+            args.out.display()
+        );
+    }
+    let device = default_device();
+    let (model_config, trainer) = if args.resume {
+        if !model_dir::has_checkpoint(&args.out) {
+            anyhow::bail!(
+                "--resume: {} has no checkpoint/state.json",
+                args.out.display()
+            );
+        }
+        let config = model_dir::read_transition_config(&args.out)?;
+        let net = &config.network;
+        if net.in_channels != channels || net.height != size || net.width != size {
+            anyhow::bail!(
+                "--resume: the model in {} expects {} channel(s) of {}×{}, the data has {channels} of {size}×{size}",
+                args.out.display(),
+                net.in_channels,
+                net.height,
+                net.width
+            );
+        }
+        let mut train = model_dir::read_train_state(&args.out)?.train;
+        train.steps = args.steps;
+        train.validate()?;
+        device.seed(train.seed);
+        let fresh = TransitionTrainer::new(train, &config, net.init(&device)?, &device)?;
+        let trainer = model_dir::resume_transition_trainer(&args.out, &config, fresh, &device)?;
+        (config, trainer)
+    } else {
+        let fit_values = if set.complex {
+            magnitudes(&set.images)
+        } else {
+            set.images.data().to_vec()
+        };
+        let config = TransitionModelConfig {
+            kind: TRANSITION_KIND.into(),
+            network: TransitionConfig {
+                in_channels: channels,
+                height: size,
+                width: size,
+                context_frames: args.context_frames,
+                patch_size: args.patch_size,
+                dim: args.dim,
+                depth: args.depth,
+                heads: args.heads,
+                mlp_ratio: 4,
+            },
+            normalization: Normalization::fit(&fit_values, set.complex)?,
+            windows: WindowSampling {
+                max_stride: args.max_stride,
+                time_reversal: !args.no_time_reversal,
+                input_noise: args.input_noise,
+            },
+        };
+        config.validate()?;
+        let train = TrainConfig {
+            steps: args.steps,
+            batch_size: args.batch_size,
+            learning_rate: args.lr,
+            warmup_steps: (args.steps / 20).min(200),
+            min_lr_ratio: 0.1,
+            weight_decay: 1e-4,
+            grad_clip_norm: 1.0,
+            ema_decay: args.ema_decay,
+            flips: args.flips,
+            seed: args.seed,
+        };
+        train.validate()?;
+        device.seed(train.seed);
+        let net = config.network.init(&device)?;
+        let trainer = TransitionTrainer::new(train, &config, net, &device)?;
+        if args.force {
+            model_dir::clear_model_dir(&args.out)?;
+        }
+        (config, trainer)
+    };
+    if frames <= model_config.network.context_frames {
+        anyhow::bail!(
+            "{}: sequences of {frames} frames are too short for windows of K + 1 = {} frames",
+            args.data.display(),
+            model_config.network.context_frames + 1
+        );
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut images = set.images;
+    model_config.normalization.normalize(images.data_mut());
+    images.ensure_finite("normalised training data")?;
+    let sequences = Sequences::new(images, frames)?;
+    let parameters = burn::module::Module::num_params(trainer.model());
+    write_json(
+        &args.out.join("train_config.json"),
+        &Resolved {
+            command: "train-transition",
+            version: env!("CARGO_PKG_VERSION"),
+            data: &args.data,
+            data_shape: array.shape(),
+            data_dtype: array.dtype(),
+            model: &model_config,
+            train: trainer.config(),
+            parameters,
+        },
+    )?;
+    eprintln!(
+        "training a transition model of {parameters} parameters on {} sequences of {frames} frames of {channels}×{size}×{size}, steps {}..{}",
+        sequences.count(),
+        trainer.step_count(),
+        trainer.config().steps
+    );
+    let mut run = TransitionRun {
+        trainer,
+        sequences,
+        out: &args.out,
+        config: &model_config,
+    };
+    run_training_loop(&mut run, &args.out, args.resume, args.checkpoint_every)
+}
