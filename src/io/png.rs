@@ -1,4 +1,6 @@
-//! 8-bit greyscale PNG grids of magnitude images, for looking at samples and data.
+//! Greyscale PNG: 8-bit grids of magnitude images (for looking at samples and data), single
+//! images at 8 or 16 bits through an intensity [`Window`], animated APNG cines, and reading
+//! greyscale PNG/APNG back (levels as stored).
 
 use std::path::Path;
 
@@ -61,4 +63,310 @@ pub fn write_grid(
     let mut writer = encoder.write_header().map_err(to_err)?;
     writer.write_image_data(&pixels).map_err(to_err)?;
     writer.finish().map_err(to_err)
+}
+
+/// Bits per sample of a greyscale PNG.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    /// 8-bit: levels 0–255.
+    Eight,
+    /// 16-bit: levels 0–65535.
+    Sixteen,
+}
+
+impl Depth {
+    /// The brightest level.
+    pub fn max_level(self) -> u32 {
+        match self {
+            Depth::Eight => 255,
+            Depth::Sixteen => 65535,
+        }
+    }
+}
+
+/// An intensity window: `lo` is shown black, `hi` white, values between linearly, outside clamped.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Window {
+    /// The value shown black.
+    pub lo: f32,
+    /// The value shown white.
+    pub hi: f32,
+}
+
+impl Window {
+    /// A window of two finite values with `lo < hi`.
+    pub fn new(lo: f32, hi: f32) -> Result<Self> {
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(Error::invalid(
+                "intensity window",
+                "finite lo < hi",
+                format!("{lo}:{hi}"),
+            ));
+        }
+        Ok(Window { lo, hi })
+    }
+
+    /// [min(0, smallest), largest] of the finite `values` ([0, 1] when they are all 0 or absent), so
+    /// magnitudes start at black as in [`write_grid`].
+    pub fn of(values: &[f32]) -> Self {
+        let (mut lo, mut hi) = (0.0f32, f32::NEG_INFINITY);
+        for &v in values.iter().filter(|v| v.is_finite()) {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        if hi > lo {
+            Window { lo, hi }
+        } else {
+            Window { lo, hi: lo + 1.0 }
+        }
+    }
+
+    /// The level of `v` at `depth` (non-finite values are black).
+    pub fn level(&self, v: f32, depth: Depth) -> u16 {
+        let x = ((v - self.lo) / (self.hi - self.lo)).clamp(0.0, 1.0);
+        let x = if x.is_finite() { x } else { 0.0 };
+        (x * depth.max_level() as f32).round() as u16
+    }
+}
+
+/// Largest width or height written or read (the PNG limit is 2^31 − 1; this keeps one frame small).
+pub const MAX_SIDE: usize = 1 << 16;
+/// Largest number of pixels (all frames) read from one file.
+pub const MAX_PIXELS: usize = 1 << 27;
+
+fn encode_err(path: &Path) -> impl Fn(png::EncodingError) -> Error + '_ {
+    move |e| Error::Format {
+        path: path.to_path_buf(),
+        reason: format!("png encoding failed: {e}"),
+    }
+}
+
+/// Samples of one frame at `depth`, big-endian as PNG stores them.
+fn frame_samples(values: &[f32], window: &Window, depth: Depth) -> Vec<u8> {
+    match depth {
+        Depth::Eight => values
+            .iter()
+            .map(|&v| window.level(v, depth) as u8)
+            .collect(),
+        Depth::Sixteen => values
+            .iter()
+            .flat_map(|&v| window.level(v, depth).to_be_bytes())
+            .collect(),
+    }
+}
+
+fn check_frames(what: &str, [t, h, w]: [usize; 3], len: usize) -> Result<()> {
+    if t == 0 || h == 0 || w == 0 || h > MAX_SIDE || w > MAX_SIDE {
+        return Err(Error::invalid(
+            what,
+            format!("at least one frame of 1 to {MAX_SIDE} pixels a side"),
+            format!("shape {:?}", [t, h, w]),
+        ));
+    }
+    if t.checked_mul(h * w) != Some(len) {
+        return Err(Error::Shape {
+            what: what.into(),
+            expected: vec![t, h, w],
+            got: vec![len],
+        });
+    }
+    Ok(())
+}
+
+/// Writes one `[h, w]` image (row-major) as a greyscale PNG of `depth`, windowed by `window`.
+pub fn write_png(
+    path: &Path,
+    [h, w]: [usize; 2],
+    values: &[f32],
+    window: &Window,
+    depth: Depth,
+) -> Result<()> {
+    check_frames("png image", [1, h, w], values.len())?;
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), w as u32, h as u32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(match depth {
+        Depth::Eight => png::BitDepth::Eight,
+        Depth::Sixteen => png::BitDepth::Sixteen,
+    });
+    let mut writer = encoder.write_header().map_err(encode_err(path))?;
+    writer
+        .write_image_data(&frame_samples(values, window, depth))
+        .map_err(encode_err(path))?;
+    writer.finish().map_err(encode_err(path))
+}
+
+/// Writes `[frames, h, w]` images as a looping greyscale APNG (animated PNG) at `fps` frames per
+/// second; every frame is a full image, so any PNG viewer shows at least the first.
+pub fn write_apng(
+    path: &Path,
+    [frames, h, w]: [usize; 3],
+    values: &[f32],
+    window: &Window,
+    depth: Depth,
+    fps: f64,
+) -> Result<()> {
+    check_frames("APNG cine", [frames, h, w], values.len())?;
+    let n = u32::try_from(frames)
+        .map_err(|_| Error::invalid("APNG frames", "at most 2^32 − 1", frames))?;
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), w as u32, h as u32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(match depth {
+        Depth::Eight => png::BitDepth::Eight,
+        Depth::Sixteen => png::BitDepth::Sixteen,
+    });
+    let err = encode_err(path);
+    // num_plays 0 = loop forever; the delay is a fraction numerator/denominator of a second.
+    encoder.set_animated(n, 0).map_err(&err)?;
+    let centiseconds = (100.0 / fps.clamp(1.0, 100.0)).round() as u16;
+    encoder.set_frame_delay(centiseconds, 100).map_err(&err)?;
+    let mut writer = encoder.write_header().map_err(&err)?;
+    for frame in values.chunks_exact(h * w) {
+        writer
+            .write_image_data(&frame_samples(frame, window, depth))
+            .map_err(&err)?;
+    }
+    writer.finish().map_err(&err)
+}
+
+/// A decoded greyscale PNG or APNG: the stored levels (0–255 or 0–65535) as float32.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PngImage {
+    /// `[h, w]` for a still image, `[frames, h, w]` for an animation (APNG) of several frames.
+    pub shape: Vec<usize>,
+    /// 8 or 16.
+    pub bit_depth: u8,
+    /// Row-major levels.
+    pub data: Vec<f32>,
+}
+
+/// Decodes PNG bytes: greyscale of any depth (1/2/4-bit scaled to 8-bit levels,
+/// v·255/(2^d − 1)), or RGB with equal channels (as `bart toimg` writes); APNG animations become
+/// `[frames, h, w]` (full-size frames only).
+pub fn parse_png(bytes: &[u8]) -> std::result::Result<PngImage, String> {
+    let mut decoder = png::Decoder::new_with_limits(
+        std::io::Cursor::new(bytes),
+        png::Limits { bytes: MAX_PIXELS },
+    );
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| format!("not a readable PNG: {e}"))?;
+    let (width, height) = (reader.info().width as usize, reader.info().height as usize);
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(format!(
+            "image is {width}×{height}, more than {MAX_SIDE} pixels a side"
+        ));
+    }
+    let (color, depth) = reader.output_color_type();
+    let channels = match color {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::Rgb => 3,
+        other => {
+            return Err(format!(
+                "colour type {other:?}: expected greyscale (or RGB with equal channels)"
+            ))
+        }
+    };
+    let sample_bytes = match depth {
+        png::BitDepth::Eight => 1,
+        png::BitDepth::Sixteen => 2,
+        other => {
+            return Err(format!(
+                "bit depth {other:?} after expansion: expected 8 or 16"
+            ))
+        }
+    };
+    // An APNG whose IDAT image is not part of the animation has one extra, default image first.
+    let (frames, skip_default) = match &reader.info().animation_control {
+        Some(ac) => (
+            ac.num_frames as usize,
+            reader.info().frame_control.is_none(),
+        ),
+        None => (1, false),
+    };
+    if frames == 0 {
+        return Err("APNG declares 0 frames".into());
+    }
+    let plane = width * height;
+    let mut buf = vec![0u8; reader.output_buffer_size().ok_or("frame size overflows")?];
+    let mut data: Vec<f32> = Vec::new();
+    let mut decoded = 0usize;
+    if skip_default {
+        reader
+            .next_frame(&mut buf)
+            .map_err(|e| format!("default image: {e}"))?;
+    }
+    while decoded < frames {
+        if (decoded + 1).saturating_mul(plane) > MAX_PIXELS {
+            return Err(format!(
+                "{frames} frames of {width}×{height} are more than {MAX_PIXELS} pixels"
+            ));
+        }
+        let info = reader
+            .next_frame(&mut buf)
+            .map_err(|e| format!("frame {decoded}: {e}"))?;
+        if (info.width as usize, info.height as usize) != (width, height) {
+            return Err(format!(
+                "frame {decoded} is a {}×{} region; only full {width}×{height} frames are supported",
+                info.width, info.height
+            ));
+        }
+        let line = info.line_size;
+        for row in buf.chunks(line).take(height) {
+            let px = &row[..width * channels * sample_bytes];
+            for p in px.chunks_exact(channels * sample_bytes) {
+                let sample = |c: usize| -> u16 {
+                    let s = &p[c * sample_bytes..(c + 1) * sample_bytes];
+                    if sample_bytes == 1 {
+                        s[0] as u16
+                    } else {
+                        u16::from_be_bytes([s[0], s[1]])
+                    }
+                };
+                let v = sample(0);
+                if channels == 3 && (sample(1) != v || sample(2) != v) {
+                    return Err(format!(
+                        "frame {decoded} holds a coloured pixel (R, G, B = {v}, {}, {}); expected greyscale",
+                        sample(1),
+                        sample(2)
+                    ));
+                }
+                data.push(v as f32);
+            }
+        }
+        decoded += 1;
+    }
+    let shape = if frames == 1 {
+        vec![height, width]
+    } else {
+        vec![frames, height, width]
+    };
+    Ok(PngImage {
+        shape,
+        bit_depth: 8 * sample_bytes as u8,
+        data,
+    })
+}
+
+/// Reads a PNG or APNG file (see [`parse_png`]).
+pub fn read_png(path: &Path) -> Result<PngImage> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    // Stored (uncompressed) deflate blocks add little, so a valid file is not much larger than its
+    // raw samples (at most 6 bytes a pixel, 16-bit RGB): refuse anything bigger unread.
+    let limit = (MAX_PIXELS as u64) * 8 + (1 << 20);
+    if size > limit {
+        return Err(Error::Format {
+            path: path.to_path_buf(),
+            reason: format!("file is {size} bytes, more than the {limit}-byte limit"),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_png(&bytes).map_err(|reason| Error::Format {
+        path: path.to_path_buf(),
+        reason,
+    })
 }

@@ -1,6 +1,8 @@
 //! `cinediff`: the command-line shell. Each subcommand parses, calls the library, and writes files.
 
+mod convert;
 mod demo;
+mod info;
 mod phantom;
 mod progress;
 mod reconstruct;
@@ -39,6 +41,10 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Reconstruct a measurement bundle (classic baseline or diffusion posterior sampling).
     Reconstruct(reconstruct::ReconstructArgs),
+    /// Convert between .npy, BART .cfl, NIfTI .nii, .png, .gif and .apng, or k-space into a bundle.
+    Convert(convert::ConvertArgs),
+    /// Print the shape, dtype and magnitude range of an array file.
+    Info(info::InfoArgs),
 }
 
 /// Runs one subcommand.
@@ -51,6 +57,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Sample(args) => sample::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Reconstruct(args) => reconstruct::run(args),
+        Command::Convert(args) => convert::run(args),
+        Command::Info(args) => info::run(args),
     }
 }
 
