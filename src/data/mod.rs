@@ -1,6 +1,7 @@
 //! Built-in procedural data and data preparation.
 
 pub mod dataset;
+pub mod echo;
 pub mod normalization;
 pub mod phantom;
 

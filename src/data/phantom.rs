@@ -20,6 +20,7 @@ const SIZE_MIN: usize = 32;
 const SIZE_MAX: usize = 256;
 const FRAMES_MAX: usize = 1024;
 const SUPERSAMPLE_MAX: usize = 8;
+const STRIDE_MAX: usize = 64;
 
 /// Parameters of the procedural cardiac cine phantom.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +36,9 @@ pub struct PhantomConfig {
     pub breathing: bool,
     /// Sub-samples per pixel axis (1..=8); averaging them gives partial-volume edges instead of staircases.
     pub supersample: usize,
+    /// Frame t is rendered at phantom time t·stride (1..=64): stride× heart and breathing rate
+    /// (the severe-motion case), the same as keeping every stride-th frame of a longer cine.
+    pub frame_stride: usize,
 }
 
 impl Default for PhantomConfig {
@@ -45,6 +49,7 @@ impl Default for PhantomConfig {
             complex: false,
             breathing: true,
             supersample: 3,
+            frame_stride: 1,
         }
     }
 }
@@ -71,6 +76,13 @@ impl PhantomConfig {
                 "phantom supersample",
                 format!("1..={SUPERSAMPLE_MAX} sub-samples per pixel axis"),
                 self.supersample,
+            ));
+        }
+        if !(1..=STRIDE_MAX).contains(&self.frame_stride) {
+            return Err(Error::invalid(
+                "phantom frame_stride",
+                format!("1..={STRIDE_MAX}"),
+                self.frame_stride,
             ));
         }
         Ok(())
@@ -627,7 +639,7 @@ impl Scene {
 
         let mut data = Vec::with_capacity(config.frames * n * n);
         for k in 0..config.frames {
-            let t = k as f64;
+            let t = (k * config.frame_stride) as f64;
             let pose = self.heart.pose(self.beat.contraction(t));
             let (dx, dy) = if config.breathing {
                 self.breath.shift(t)
@@ -685,6 +697,7 @@ mod tests {
             complex,
             breathing,
             supersample: 3,
+            frame_stride: 1,
         }
     }
 
@@ -888,6 +901,14 @@ mod tests {
                 supersample: 9,
                 ..ok.clone()
             },
+            PhantomConfig {
+                frame_stride: 0,
+                ..ok.clone()
+            },
+            PhantomConfig {
+                frame_stride: 65,
+                ..ok.clone()
+            },
         ];
         for cfg in bad {
             let err = cfg.validate().unwrap_err();
@@ -896,6 +917,35 @@ mod tests {
         }
         let err = PhantomConfig { size: 16, ..ok }.validate().unwrap_err();
         assert!(err.to_string().contains("size"), "{err}");
+    }
+
+    #[test]
+    fn frame_stride_keeps_every_stride_th_frame() {
+        let n = 48 * 48;
+        let slow = PhantomConfig {
+            frames: 10,
+            ..config(48, 10, true, true)
+        };
+        let fast = PhantomConfig {
+            frames: 4,
+            frame_stride: 3,
+            ..slow.clone()
+        };
+        let a = cine_phantom(&slow, &mut seeded(11)).unwrap();
+        let b = cine_phantom(&fast, &mut seeded(11)).unwrap();
+        for t in 0..4 {
+            assert_eq!(
+                &a.data[3 * t * n..(3 * t + 1) * n],
+                &b.data[t * n..(t + 1) * n],
+                "frame {t}"
+            );
+        }
+        // A config written before the field existed still reads, with stride 1.
+        let old: PhantomConfig = serde_json::from_str(
+            r#"{"size":64,"frames":16,"complex":false,"breathing":true,"supersample":3}"#,
+        )
+        .unwrap();
+        assert_eq!(old, PhantomConfig::default());
     }
 
     #[test]
