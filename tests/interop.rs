@@ -294,6 +294,22 @@ fn png16_and_apng_round_trip_through_the_binary() {
     assert!(bytes(&dir.join("d.gif")).starts_with(b"GIF89a"));
 }
 
+/// CRC-32 (ISO 3309, as PNG chunks use), bit by bit.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
 /// (type, data) of every chunk of a PNG file, walking the length-prefixed chunk list.
 fn png_chunks(file: &[u8]) -> Vec<([u8; 4], Vec<u8>)> {
     let mut out = Vec::new();
@@ -691,9 +707,24 @@ fn malformed_inputs_fail_with_one_line_errors() {
     fails(args!["info", p], &["dtype.nii", "datatype 128"]);
     let p = write("gz.nii", &[0x1f, 0x8b, 8, 0, 0, 0]);
     fails(args!["info", p], &["gz.nii", "gzip"]);
-    // PNG and npy garbage.
+    // PNG garbage, and a 60000×60000 16-bit RGB header with no pixels (a 21.6 GB frame).
     let p = write("bad.png", b"\x89PNG\r\n\x1a\nnonsense");
     fails(args!["info", p], &["bad.png", "png"]);
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(60000u32.to_be_bytes());
+    ihdr.extend(60000u32.to_be_bytes());
+    ihdr.extend([16, 2, 0, 0, 0]);
+    let mut bomb = b"\x89PNG\r\n\x1a\n".to_vec();
+    bomb.extend(13u32.to_be_bytes());
+    bomb.extend(&ihdr);
+    bomb.extend(crc32(&ihdr).to_be_bytes());
+    // An IDAT chunk (zlib of nothing) so the header is read to the image data.
+    let idat = b"IDAT\x78\x9c\x03\x00\x00\x00\x00\x01";
+    bomb.extend(8u32.to_be_bytes());
+    bomb.extend(idat);
+    bomb.extend(crc32(idat).to_be_bytes());
+    let p = write("bomb.png", &bomb);
+    fails(args!["info", p], &["bomb.png", "60000×60000", "at most"]);
     let p = write("bad.npy", b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'");
     fails(args!["info", p], &["bad.npy"]);
     // Unknown formats, GIF input, existing outputs, a bundle written to a file name, bad masks.

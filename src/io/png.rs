@@ -254,9 +254,10 @@ pub fn parse_png(bytes: &[u8]) -> std::result::Result<PngImage, String> {
         .read_info()
         .map_err(|e| format!("not a readable PNG: {e}"))?;
     let (width, height) = (reader.info().width as usize, reader.info().height as usize);
-    if width > MAX_SIDE || height > MAX_SIDE {
+    // Both checks come before the frame buffer is allocated.
+    if width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS {
         return Err(format!(
-            "image is {width}×{height}, more than {MAX_SIDE} pixels a side"
+            "image is {width}×{height}: at most {MAX_SIDE} pixels a side and {MAX_PIXELS} in all"
         ));
     }
     let (color, depth) = reader.output_color_type();
