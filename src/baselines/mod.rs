@@ -9,6 +9,7 @@
 //! | [`LeastSquares`] | `cg` | argmin ½‖Ax − y‖² + ½μ‖x‖² | CG on (AᴴA + μI) x = Aᴴy from 0 (CG-SENSE) |
 //! | [`TotalVariation`] | `tv` | argmin ½‖Ax − y‖² + λs·TV(x) + λ_t s·Σ_t‖x_{t+1} − x_t‖₁ | Chambolle–Pock PDHG |
 //! | [`WaveletL1`] | `wavelet` | argmin ½‖Ax − y‖² + λs·‖W x‖₁ (detail bands) | FISTA |
+//! | [`LineInterpolation`] | `interp` | each row linear between the acquired scan lines (scan-line subsampling only) | — |
 //!
 //! **What λ means.** The regularisation weights are relative: the penalty is multiplied by
 //! s = max|Aᴴy| ([`relative_scale`]), the peak of the zero-filled image. Scaling the data by c
@@ -30,12 +31,14 @@
 
 pub mod gradient;
 pub mod least_squares;
+pub mod line_interpolation;
 pub mod total_variation;
 pub mod wavelet;
 pub mod zero_filled;
 
 pub use gradient::FiniteDifferences;
 pub use least_squares::LeastSquares;
+pub use line_interpolation::LineInterpolation;
 pub use total_variation::TotalVariation;
 pub use wavelet::{Wavelet, WaveletL1, WaveletTransform};
 pub use zero_filled::ZeroFilled;

@@ -388,22 +388,34 @@ pub fn scan_convert_with_fill(
     Ok(out)
 }
 
-/// Beam-domain B-mode `[frames, depth, lines]` in [−1, 1] → display sector frames in [0, 1]
-/// (`(x + 1)/2`, black outside the sector), `height` = `depth` rows and square pixels. Returns the
-/// frames and their shape `[frames, height, width]`.
+/// Beam-domain frames `[frames, depth, lines]` → sector frames for display: `depth` rows, square
+/// pixels (`width = geometry.image_width(depth)`), `fill` outside the sector. Returns the frames
+/// and their shape `[frames, depth, width]`.
+pub fn sector_frames(
+    beam: &[f32],
+    shape: [usize; 3],
+    geometry: &SectorGeometry,
+    fill: f32,
+) -> Result<(Vec<f32>, [usize; 3])> {
+    let height = shape[1];
+    let width = geometry.image_width(height);
+    let sector = scan_convert_with_fill(beam, shape, geometry, [height, width], fill)?;
+    Ok((sector, [shape[0], height, width]))
+}
+
+/// Beam-domain B-mode in [−1, 1] → display sector frames in [0, 1] (`(x + 1)/2`, black outside
+/// the sector), as [`sector_frames`].
 pub fn sector_display(
     beam: &[f32],
     shape: [usize; 3],
     geometry: &SectorGeometry,
 ) -> Result<(Vec<f32>, [usize; 3])> {
-    let height = shape[1];
-    let width = geometry.image_width(height);
-    let sector = scan_convert(beam, shape, geometry, [height, width])?;
+    let (sector, shape) = sector_frames(beam, shape, geometry, -1.0)?;
     let display = sector
         .into_iter()
         .map(|x| (0.5 * (x + 1.0)).clamp(0.0, 1.0))
         .collect();
-    Ok((display, [shape[0], height, width]))
+    Ok((display, shape))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ pub enum MethodArg {
     Tv,
     /// Orthogonal-wavelet ℓ1 compressed sensing (Daubechies-4, FISTA).
     Wavelet,
+    /// Ultrasound scan lines (us-lines bundles): each row linear between the acquired lines.
+    Interp,
     /// Diffusion posterior sampling (Chung et al. 2023), gradient through the network.
     Dps,
     /// DDIM with data consistency: K gradient steps on x̂₀ per step (AID's Algorithm 1).
@@ -63,7 +65,11 @@ impl MethodArg {
     fn is_diffusion(self) -> bool {
         !matches!(
             self,
-            MethodArg::ZeroFilled | MethodArg::Cg | MethodArg::Tv | MethodArg::Wavelet
+            MethodArg::ZeroFilled
+                | MethodArg::Cg
+                | MethodArg::Tv
+                | MethodArg::Wavelet
+                | MethodArg::Interp
         )
     }
 
@@ -433,6 +439,7 @@ fn run_classic(
             settings.insert("tolerance".into(), m.tolerance.into());
             Box::new(m)
         }
+        MethodArg::Interp => Box::new(cinediff::baselines::LineInterpolation),
         _ => unreachable!("diffusion methods are handled by run_diffusion"),
     };
     let joint = args.method == MethodArg::Tv && args.lambda_t > 0.0 && bundle.spec().frames() > 1;
@@ -730,6 +737,9 @@ fn write_frame_reports(
 /// `cine.gif`: truth (if any), zero-filled, reconstruction and 4× amplified |error| side by side,
 /// images windowed to the maximum of the truth (else of the reconstruction), at 10 frames/s.
 fn write_cine(path: &Path, bundle: &Bundle, recon: &[Complex32]) -> anyhow::Result<()> {
+    if bundle.spec().operator == cinediff::bundle::OperatorKind::UsLines {
+        return write_sector_cine(path, bundle, recon);
+    }
     let shape = bundle.spec().shape;
     let zero_filled = magnitude(&reconstruct_classic(bundle, &ZeroFilled, false)?);
     let recon_mag = magnitude(recon);
@@ -768,6 +778,55 @@ fn write_cine(path: &Path, bundle: &Bundle, recon: &[Complex32]) -> anyhow::Resu
         });
     }
     write_cine_gif(path, &panels, shape, 10.0)?;
+    Ok(())
+}
+
+/// `cine.gif` for ultrasound scan-line bundles: the beam-domain frames scan-converted to the
+/// default 75° sector — truth (if any), the acquired lines (missing lines black), reconstruction
+/// and 4× amplified |error| — windowed to the range of the truth (else of the reconstruction).
+fn write_sector_cine(path: &Path, bundle: &Bundle, recon: &[Complex32]) -> anyhow::Result<()> {
+    use cinediff::data::echo::{sector_frames, SectorGeometry};
+    let shape @ [_, d, l] = bundle.spec().shape;
+    let geometry = SectorGeometry::default();
+    let real = |v: &[Complex32]| -> Vec<f32> { v.iter().map(|c| c.re).collect() };
+    let recon = real(recon);
+    let truth = bundle.truth().map(|t| real(&t.values));
+    let reference = truth.as_deref().unwrap_or(&recon);
+    let lo = reference.iter().copied().fold(f32::INFINITY, f32::min);
+    let hi = reference.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let span = (hi - lo).max(f32::MIN_POSITIVE);
+    let mut measured = Vec::with_capacity(recon.len());
+    for (t, op) in bundle.frame_operators()?.iter().enumerate() {
+        let kept = op.forward(&vec![Complex32::new(1.0, 0.0); d * l])?;
+        let y = bundle.frame_y(t);
+        measured.extend(
+            kept.iter()
+                .zip(y)
+                .map(|(m, v)| if m.re > 0.5 { v.re } else { lo }),
+        );
+    }
+    let mut frames = vec![&measured, &recon];
+    frames.splice(0..0, truth.as_ref());
+    let mut panels = Vec::with_capacity(4);
+    let mut sector_shape = shape;
+    for values in frames {
+        let shifted: Vec<f32> = values.iter().map(|v| v - lo).collect();
+        let (values, s) = sector_frames(&shifted, shape, &geometry, 0.0)?;
+        sector_shape = s;
+        panels.push(Panel {
+            values,
+            white: span,
+        });
+    }
+    if let Some(t) = &truth {
+        let error: Vec<f32> = recon.iter().zip(t).map(|(a, b)| (a - b).abs()).collect();
+        let (values, _) = sector_frames(&error, shape, &geometry, 0.0)?;
+        panels.push(Panel {
+            values,
+            white: span / 4.0,
+        });
+    }
+    write_cine_gif(path, &panels, sector_shape, 10.0)?;
     Ok(())
 }
 
