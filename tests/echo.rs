@@ -7,7 +7,6 @@
 use cinediff::io::npy::{read_npy, write_npy_f32, NpyArray};
 
 #[macro_use]
-#[allow(dead_code)]
 mod common;
 
 use common::*;
