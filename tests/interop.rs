@@ -800,3 +800,69 @@ fn info_prints_shape_dtype_and_magnitude_statistics() {
     assert!(text.contains("read as [2, 3, 3], axes t,h,w"), "{text}");
     assert!(text.contains("non-finite values: 18"), "{text}");
 }
+
+#[test]
+fn a_bundles_own_kspace_mask_and_maps_import_to_the_same_bundle() {
+    // simulate → y.npy [T, C, H, W], mask.npy [T, W], csm.npy [C, H, W]; importing them with
+    // convert --kspace gives the same y and mask bytes and the same zero-filled reconstruction.
+    let dir = TempDir::new("reimport");
+    let truth: Vec<Complex32> = (0..3 * 16 * 16)
+        .map(|k| Complex32::new((k as f32 * 0.05).sin(), (k as f32 * 0.02).cos()))
+        .collect();
+    let t = dir.join("t.npy");
+    write_npy_c64(&t, &[3, 16, 16], &truth).unwrap();
+    let b = dir.join("b");
+    ok(args![
+        "simulate",
+        "--truth",
+        t,
+        "--operator",
+        "mri",
+        "--coils",
+        "2",
+        "--accel",
+        "2",
+        "--acs",
+        "4",
+        "--seed",
+        "5",
+        "--out",
+        b
+    ]);
+    let c = dir.join("c");
+    ok(args![
+        "convert",
+        b.join("y.npy"),
+        c,
+        "--kspace",
+        "--mask",
+        b.join("mask.npy"),
+        "--csm",
+        b.join("csm.npy"),
+        "--noise",
+        "0.01"
+    ]);
+    for file in ["y.npy", "mask.npy", "csm.npy"] {
+        assert_eq!(bytes(&b.join(file)), bytes(&c.join(file)), "{file}");
+    }
+    let spec = std::fs::read_to_string(c.join("measurement.toml")).unwrap();
+    assert!(
+        spec.contains("noise_sigma = 0.01") && spec.contains("coils = 2"),
+        "{spec}"
+    );
+    for (bundle, out) in [(&b, dir.join("rb")), (&c, dir.join("rc"))] {
+        ok(args![
+            "reconstruct",
+            "--bundle",
+            bundle,
+            "--method",
+            "zero-filled",
+            "--out",
+            out
+        ]);
+    }
+    assert_eq!(
+        complex(&dir.join("rb/recon.npy")).1,
+        complex(&dir.join("rc/recon.npy")).1
+    );
+}
