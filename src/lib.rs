@@ -13,6 +13,7 @@ pub mod io;
 pub mod metrics;
 pub mod nn;
 pub mod physics;
+pub mod plot;
 pub mod posterior;
 pub mod reconstruction;
 pub mod rng;

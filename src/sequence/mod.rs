@@ -67,6 +67,10 @@ pub struct SequenceOptions {
     pub cold_every: Option<usize>,
     /// ρ₀ of the adaptive warm start; `None` keeps `warm_steps` whatever the residual.
     pub adaptive_threshold: Option<f64>,
+    /// The training timestep τ′ a warm frame starts at, its `warm_steps` steps spread evenly from
+    /// τ′ to 0 (our addition: the start level and the step count chosen apart); `None` takes the
+    /// last `warm_steps` points of the cold grid, as SeqDiff does.
+    pub warm_level: Option<usize>,
 }
 
 impl Default for SequenceOptions {
@@ -77,6 +81,7 @@ impl Default for SequenceOptions {
             particles: 1,
             cold_every: None,
             adaptive_threshold: None,
+            warm_level: None,
         }
     }
 }
@@ -156,6 +161,14 @@ pub fn run_sequence(
     let [frames, h, w] = spec.shape;
     let [c, _, _] = prior_image_shape(bundle, &prior)?;
     let grid = prior.timesteps.len();
+    let warm_grid = match options.warm_level {
+        Some(level) => warm_level_grid(
+            level,
+            options.warm_steps,
+            prior.schedule.num_train_timesteps(),
+        )?,
+        None => prior.timesteps[grid - options.warm_steps.min(grid)..].to_vec(),
+    };
     let p = options.particles;
     let operators = bundle.frame_operators()?;
     let mut history: Vec<ImageBatch> = Vec::new();
@@ -172,13 +185,14 @@ pub fn run_sequence(
         } else {
             strategy.warm_image(t, &history)?
         };
-        let (start, steps, warm_residual) = match warm {
+        let (start, steps, warm_residual, timesteps) = match warm {
             None => (
                 Start::Cold {
                     shape: [p, c, h, w],
                 },
                 grid,
                 None,
+                prior.timesteps,
             ),
             Some(image) => {
                 if image.shape() != [p, c, h, w] {
@@ -189,18 +203,23 @@ pub fn run_sequence(
                     });
                 }
                 let rho = relative_residual(&measurement, &image, [c, h, w])?;
-                let mut steps = options.warm_steps.min(grid);
+                let mut grown = None;
                 if let Some(threshold) = options.adaptive_threshold {
                     if rho > threshold {
-                        let grown = (options.warm_steps as f64 * rho / threshold).ceil();
-                        steps = (grown as usize).clamp(steps, grid);
+                        let n = (options.warm_steps as f64 * rho / threshold).ceil() as usize;
+                        grown = Some(n.clamp(options.warm_steps.min(grid), grid));
                     }
                 }
+                // A grown start runs the tail of the cold grid from a correspondingly higher level.
+                let (timesteps, steps) = match grown {
+                    Some(n) => (&prior.timesteps[grid - n..], n),
+                    None => (warm_grid.as_slice(), warm_grid.len()),
+                };
                 let start = Start::Warm {
                     image,
-                    start_index: grid - steps,
+                    start_index: 0,
                 };
-                (start, steps, Some(rho))
+                (start, steps, Some(rho), timesteps)
             }
         };
         let measurements = vec![measurement.clone(); p];
@@ -210,7 +229,7 @@ pub fn run_sequence(
         let problem = PosteriorProblem {
             denoiser: prior.denoiser,
             schedule: prior.schedule,
-            timesteps: prior.timesteps,
+            timesteps,
             measurements: &measurements,
         };
         let x = sampler.sample_frames(&problem, start, &mut rngs, &mut |info| observer(t, info))?;
@@ -255,6 +274,26 @@ pub fn run_sequence(
         std: (p > 1).then_some(spread),
         frames: reports,
     })
+}
+
+/// `steps` timesteps spread evenly from `level` down to 0 (descending, distinct, rounded).
+fn warm_level_grid(level: usize, steps: usize, t_total: usize) -> Result<Vec<usize>> {
+    if level >= t_total || steps > level + 1 {
+        return Err(Error::invalid(
+            "warm-start level",
+            format!(
+                "a timestep below {t_total} with at least warm-start steps − 1 = {} below it",
+                steps.saturating_sub(1)
+            ),
+            level,
+        ));
+    }
+    if steps == 1 {
+        return Ok(vec![level]);
+    }
+    Ok((0..steps)
+        .map(|k| (level as f64 * (1.0 - k as f64 / (steps - 1) as f64)).round() as usize)
+        .collect())
 }
 
 /// ‖a − y‖/‖y‖ (‖a − y‖ when y = 0).

@@ -4,6 +4,7 @@ mod convert;
 mod demo;
 mod info;
 mod phantom;
+mod plot;
 mod progress;
 mod reconstruct;
 mod sample;
@@ -43,6 +44,8 @@ enum Command {
     Reconstruct(reconstruct::ReconstructArgs),
     /// Convert between .npy, BART .cfl, NIfTI .nii, .png, .gif and .apng, or k-space into a bundle.
     Convert(convert::ConvertArgs),
+    /// Draw a line chart (SVG) of two columns of a CSV file, e.g. PSNR against steps per frame.
+    Plot(plot::PlotArgs),
     /// Print the shape, dtype and magnitude range of an array file.
     Info(info::InfoArgs),
 }
@@ -58,6 +61,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(args),
         Command::Reconstruct(args) => reconstruct::run(args),
         Command::Convert(args) => convert::run(args),
+        Command::Plot(args) => plot::run(args),
         Command::Info(args) => info::run(args),
     }
 }

@@ -142,6 +142,10 @@ pub struct ReconstructArgs {
     /// run ⌈N·ρ/ρ₀⌉ steps instead of N (sudden motion costs steps only where it happens).
     #[arg(long, value_name = "RHO0", help_heading = "Sequences")]
     adaptive_threshold: Option<f64>,
+    /// seqdiff / seqdiff+: start warm frames at training timestep T′ (0..999) and spread their
+    /// --warm-start steps evenly down to 0, instead of running the last N steps of the cold grid.
+    #[arg(long, value_name = "T'", help_heading = "Sequences")]
+    warm_start_level: Option<usize>,
     /// seqdiff+: transition model directory (from `cinediff train-transition`).
     #[arg(long, value_name = "DIR", help_heading = "Sequences")]
     transition: Option<PathBuf>,
@@ -597,6 +601,7 @@ fn run_diffusion(
             particles: args.particles,
             cold_every: args.cold_every,
             adaptive_threshold: args.adaptive_threshold,
+            warm_level: args.warm_start_level,
         };
         options.validate()?;
         settings.insert("warm_start".into(), (options.warm_steps as i64).into());
@@ -606,6 +611,9 @@ fn run_diffusion(
         }
         if let Some(r) = options.adaptive_threshold {
             settings.insert("adaptive_threshold".into(), r.into());
+        }
+        if let Some(level) = options.warm_level {
+            settings.insert("warm_start_level".into(), (level as i64).into());
         }
         let predictor = match (&args.transition, args.method) {
             (Some(dir), MethodArg::SeqdiffPlus) => {
