@@ -62,7 +62,8 @@ impl Kspace {
 
 /// A sampling mask for `frames` × `[h, w]` from a user's array of `shape` (non-zero = sampled):
 /// `[W]` or `[1, W]` (the same lines every frame), `[T, W]` (lines per frame), `[H, W]` (the same
-/// pixels every frame) or `[T, H, W]`.
+/// pixels every frame) or `[T, H, W]`. When T = H a 2-D mask is read as `[T, W]`, the layout of a
+/// bundle's `mask.npy`.
 pub fn mask_from_array(
     shape: &[usize],
     values: &[bool],

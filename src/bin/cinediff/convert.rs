@@ -67,7 +67,8 @@ pub struct ConvertArgs {
     /// The input is k-space: write a measurement bundle directory.
     #[arg(long)]
     kspace: bool,
-    /// Sampling mask (--kspace; any readable format, non-zero = sampled): [W], [T, W], [H, W] or [T, H, W].
+    /// Sampling mask (--kspace; any readable format, non-zero = sampled): [W], [T, W], [H, W] or
+    /// [T, H, W] (a 2-D mask is [T, W] when T = H).
     #[arg(long, requires = "kspace")]
     mask: Option<PathBuf>,
     /// Coil sensitivity maps [C, H, W] (--kspace; e.g. from bart ecalib).
