@@ -10,6 +10,7 @@ pub mod diffusion;
 pub mod error;
 pub mod image;
 pub mod io;
+pub mod method_settings;
 pub mod metrics;
 pub mod nn;
 pub mod physics;

@@ -5,17 +5,19 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use cinediff::baselines::{LeastSquares, Reconstructor, TotalVariation, WaveletL1, ZeroFilled};
+use cinediff::baselines::ZeroFilled;
 use cinediff::bundle::Bundle;
-use cinediff::diffusion::samplers::{Ddpm, DdpmVariance};
 use cinediff::diffusion::{ClippedDenoiser, Denoiser};
 use cinediff::io::bundle::read_bundle;
 use cinediff::io::gif::{write_cine as write_cine_gif, Panel};
 use cinediff::io::model_dir::{load_denoiser, load_transition, write_json};
 use cinediff::io::{npy, png};
+use cinediff::method_settings::{
+    build_classic, build_sampler, ClassicKind, ClassicSettings, Resolved as MethodResolved,
+    SamplerKind, SamplerSettings, SettingValue,
+};
 use cinediff::metrics::{magnitude, sequence_metrics, sequence_metrics_complex, SequenceMetrics};
 use cinediff::nn::device::default_device;
-use cinediff::posterior::{BaseStep, DdimDc, Dds, DiffPir, Dps, PosteriorSampler, Renoise};
 use cinediff::reconstruction::{
     intensity_factor, posterior_estimate, reconstruct_classic, stretched, IntensityMatch,
     PosteriorEstimate, Prior,
@@ -93,6 +95,17 @@ pub enum SamplerArg {
     Dds,
     /// DiffPIR (proximal step, partial re-noise).
     Diffpir,
+}
+
+impl From<SamplerArg> for SamplerKind {
+    fn from(a: SamplerArg) -> Self {
+        match a {
+            SamplerArg::Dps => SamplerKind::Dps,
+            SamplerArg::DdimDc => SamplerKind::DdimDc,
+            SamplerArg::Dds => SamplerKind::Dds,
+            SamplerArg::Diffpir => SamplerKind::DiffPir,
+        }
+    }
 }
 
 /// Options of `cinediff reconstruct`.
@@ -401,54 +414,39 @@ fn run_classic(
     bundle: &Bundle,
     settings: &mut toml::Table,
 ) -> anyhow::Result<Vec<Complex32>> {
-    let method: Box<dyn Reconstructor> = match args.method {
-        MethodArg::ZeroFilled => Box::new(ZeroFilled),
-        MethodArg::Cg => {
-            let m = LeastSquares {
-                iterations: args
-                    .iterations
-                    .unwrap_or(LeastSquares::default().iterations),
-                ..LeastSquares::default()
-            };
-            settings.insert("iterations".into(), (m.iterations as i64).into());
-            settings.insert("tolerance".into(), m.tolerance.into());
-            Box::new(m)
-        }
-        MethodArg::Tv => {
-            let d = TotalVariation::default();
-            let m = TotalVariation {
-                lambda: args.lambda.unwrap_or(d.lambda),
-                lambda_temporal: args.lambda_t,
-                iterations: args.iterations.unwrap_or(d.iterations),
-                ..d
-            };
-            m.validate()?;
-            settings.insert("lambda".into(), m.lambda.into());
-            settings.insert("lambda_t".into(), m.lambda_temporal.into());
-            settings.insert("iterations".into(), (m.iterations as i64).into());
-            settings.insert("tolerance".into(), m.tolerance.into());
-            Box::new(m)
-        }
-        MethodArg::Wavelet => {
-            let d = WaveletL1::default();
-            let m = WaveletL1 {
-                lambda: args.lambda.unwrap_or(d.lambda),
-                iterations: args.iterations.unwrap_or(d.iterations),
-                ..d
-            };
-            settings.insert("lambda".into(), m.lambda.into());
-            settings.insert("wavelet".into(), format!("{:?}", m.wavelet).into());
-            settings.insert("levels".into(), (m.levels as i64).into());
-            settings.insert("iterations".into(), (m.iterations as i64).into());
-            settings.insert("tolerance".into(), m.tolerance.into());
-            Box::new(m)
-        }
-        MethodArg::Interp => Box::new(cinediff::baselines::LineInterpolation),
+    let kind = match args.method {
+        MethodArg::ZeroFilled => ClassicKind::ZeroFilled,
+        MethodArg::Cg => ClassicKind::Cg,
+        MethodArg::Tv => ClassicKind::Tv,
+        MethodArg::Wavelet => ClassicKind::Wavelet,
+        MethodArg::Interp => ClassicKind::Interp,
         _ => unreachable!("diffusion methods are handled by run_diffusion"),
     };
-    let joint = args.method == MethodArg::Tv && args.lambda_t > 0.0 && bundle.spec().frames() > 1;
-    settings.insert("joint_over_frames".into(), joint.into());
-    Ok(reconstruct_classic(bundle, method.as_ref(), joint)?)
+    let classic = ClassicSettings {
+        lambda: args.lambda,
+        lambda_t: args.lambda_t,
+        iterations: args.iterations,
+    };
+    let built = build_classic(kind, &classic, bundle.spec().frames())?;
+    insert_resolved(settings, built.resolved);
+    Ok(reconstruct_classic(
+        bundle,
+        built.method.as_ref(),
+        built.joint,
+    )?)
+}
+
+/// Copies resolved method settings into `config.toml`'s table.
+fn insert_resolved(settings: &mut toml::Table, resolved: MethodResolved) {
+    for (key, value) in resolved {
+        let value = match value {
+            SettingValue::Int(v) => toml::Value::from(v),
+            SettingValue::Float(v) => toml::Value::from(v),
+            SettingValue::Text(v) => toml::Value::from(v),
+            SettingValue::Bool(v) => toml::Value::from(v),
+        };
+        settings.insert(key.into(), value);
+    }
 }
 
 fn run_diffusion(
@@ -480,71 +478,20 @@ fn run_diffusion(
         MethodArg::Diffpir => SamplerArg::Diffpir,
         _ => args.sampler,
     };
-    let sampler: Box<dyn PosteriorSampler> = match kind {
-        SamplerArg::Dps => {
-            let m = Dps {
-                zeta: args.zeta,
-                base: BaseStep::Ddpm(Ddpm {
-                    variance: DdpmVariance::Posterior,
-                }),
-            };
-            m.validate()?;
-            settings.insert("zeta".into(), (m.zeta as f64).into());
-            settings.insert("base_step".into(), "ddpm".into());
-            Box::new(m)
-        }
-        SamplerArg::DdimDc => {
-            let m = DdimDc {
-                steps_k: args.dc_steps,
-                step_size: args.dc_step_size,
-                renoise: match args.eta {
-                    Some(eta) => Renoise::Ddim { eta },
-                    None => Renoise::Fresh,
-                },
-            };
-            m.validate()?;
-            settings.insert("dc_steps".into(), (m.steps_k as i64).into());
-            settings.insert("dc_step_size".into(), (m.step_size as f64).into());
-            settings.insert(
-                "renoise".into(),
-                match m.renoise {
-                    Renoise::Fresh => "fresh".to_string(),
-                    Renoise::Ddim { eta } => format!("ddim eta={eta}"),
-                }
-                .into(),
-            );
-            Box::new(m)
-        }
-        SamplerArg::Dds => {
-            let d = Dds::default();
-            let m = Dds {
-                cg_iterations: args.cg_iterations.unwrap_or(d.cg_iterations),
-                eta: args.eta.unwrap_or(d.eta),
-                ..d
-            };
-            m.validate()?;
-            settings.insert("cg_iterations".into(), (m.cg_iterations as i64).into());
-            settings.insert("eta".into(), (m.eta as f64).into());
-            settings.insert("tolerance".into(), m.tolerance.into());
-            Box::new(m)
-        }
-        SamplerArg::Diffpir => {
-            let d = DiffPir::default();
-            let m = DiffPir {
-                lambda: args.diffpir_lambda,
-                zeta: args.diffpir_zeta,
-                sigma_n: args.sigma_n.unwrap_or(bundle.spec().noise_sigma as f32),
-                cg_iterations: args.cg_iterations.unwrap_or(d.cg_iterations),
-                ..d
-            };
-            m.validate()?;
-            settings.insert("diffpir_lambda".into(), (m.lambda as f64).into());
-            settings.insert("diffpir_zeta".into(), (m.zeta as f64).into());
-            settings.insert("sigma_n".into(), (m.sigma_n as f64).into());
-            settings.insert("cg_iterations".into(), (m.cg_iterations as i64).into());
-            Box::new(m)
-        }
+    let kind = SamplerKind::from(kind);
+    let knobs = SamplerSettings {
+        zeta: args.zeta,
+        dc_steps: args.dc_steps,
+        dc_step_size: args.dc_step_size,
+        cg_iterations: args.cg_iterations,
+        eta: args.eta,
+        diffpir_lambda: args.diffpir_lambda,
+        diffpir_zeta: args.diffpir_zeta,
+        sigma_n: args.sigma_n,
     };
+    let built = build_sampler(kind, &knobs, bundle.spec().noise_sigma)?;
+    insert_resolved(settings, built.resolved);
+    let sampler = built.sampler;
     if args.method.is_sequence() {
         settings.insert("sampler".into(), sampler.name().into());
     }
