@@ -19,6 +19,18 @@ if ! command -v bart >/dev/null 2>&1; then
     echo "bart not found (installing it needs root and apt-get): the BART comparison tests will be skipped" >&2
   fi
 fi
+# chromium for the browser test of the eval report (tests/eval.rs): installed the same way, or
+# that test says it is skipped and passes.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y chromium >/dev/null 2>&1 ||
+      { apt-get update >/dev/null 2>&1 && apt-get install -y chromium >/dev/null 2>&1; } ||
+      echo "could not install chromium with apt-get: the report browser test will be skipped" >&2
+  else
+    echo "chromium not found (installing it needs root and apt-get): the report browser test will be skipped" >&2
+  fi
+fi
 # Benchmarks once each in test mode (they must keep working), then every test.
 cargo test --release --benches 2>&1
 cargo test --release --lib --bins --tests --no-fail-fast 2>&1

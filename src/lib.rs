@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod data;
 pub mod diffusion;
 pub mod error;
+pub mod eval;
 pub mod image;
 pub mod io;
 pub mod method_settings;

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Gap between panels, in pixels.
-const GAP: usize = 2;
+pub const GAP: usize = 2;
 
 /// Largest width or height of the animation (GIF stores u16 sizes).
 const MAX_SIDE: usize = u16::MAX as usize;
@@ -21,12 +21,23 @@ pub struct Panel {
 }
 
 /// Writes `panels` (each `[frames, h, w]`) side by side as a looping GIF at `fps` frames per second.
-pub fn write_cine(
-    path: &Path,
-    panels: &[Panel],
-    [frames, h, w]: [usize; 3],
-    fps: f64,
-) -> Result<()> {
+pub fn write_cine(path: &Path, panels: &[Panel], shape: [usize; 3], fps: f64) -> Result<()> {
+    check_panels(panels, shape)?;
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    encode_into(file, path, panels, shape, fps)
+}
+
+/// The GIF of [`write_cine`] as bytes (e.g. for a `data:` URI in a report).
+pub fn encode_cine(panels: &[Panel], shape: [usize; 3], fps: f64) -> Result<Vec<u8>> {
+    check_panels(panels, shape)?;
+    let mut bytes = Vec::new();
+    encode_into(&mut bytes, Path::new("<in-memory GIF>"), panels, shape, fps)?;
+    Ok(bytes)
+}
+
+/// Fails unless there is a panel of at least one frame and every panel is `[frames, h, w]` and
+/// the animation fits GIF's sizes.
+fn check_panels(panels: &[Panel], [frames, h, w]: [usize; 3]) -> Result<()> {
     if panels.is_empty() || frames == 0 || h == 0 || w == 0 {
         return Err(Error::invalid(
             "cine GIF",
@@ -50,9 +61,20 @@ pub fn write_cine(
             format!("{width}×{height}"),
         ));
     }
+    Ok(())
+}
+
+fn encode_into<W: std::io::Write>(
+    file: W,
+    path: &Path,
+    panels: &[Panel],
+    [frames, h, w]: [usize; 3],
+    fps: f64,
+) -> Result<()> {
+    let width = panels.len() * w + (panels.len() + 1) * GAP;
+    let height = h + 2 * GAP;
     // A 256-level grey palette.
     let palette: Vec<u8> = (0..=255u8).flat_map(|v| [v, v, v]).collect();
-    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let gif_err = |e: gif::EncodingError| Error::Format {
         path: path.to_path_buf(),
         reason: format!("GIF encoding failed: {e}"),

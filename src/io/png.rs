@@ -196,6 +196,25 @@ pub fn write_png(
     writer.finish().map_err(encode_err(path))
 }
 
+/// One `[h, w]` image as 8-bit greyscale PNG bytes windowed by `window` (for embedding, e.g. a
+/// `data:` URI in a report).
+pub fn encode_png([h, w]: [usize; 2], values: &[f32], window: &Window) -> Result<Vec<u8>> {
+    check_frames("png image", [1, h, w], values.len())?;
+    let err = encode_err(Path::new("<in-memory PNG>"));
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, w as u32, h as u32);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(&err)?;
+        writer
+            .write_image_data(&frame_samples(values, window, Depth::Eight))
+            .map_err(&err)?;
+        writer.finish().map_err(&err)?;
+    }
+    Ok(bytes)
+}
+
 /// Writes `[frames, h, w]` images as a looping greyscale APNG (animated PNG) at `fps` frames per
 /// second; every frame is a full image, so any PNG viewer shows at least the first.
 pub fn write_apng(

@@ -2,6 +2,7 @@
 
 mod convert;
 mod demo;
+mod eval;
 mod info;
 mod phantom;
 mod plot;
@@ -48,6 +49,9 @@ enum Command {
     Plot(plot::PlotArgs),
     /// Print the shape, dtype and magnitude range of an array file.
     Info(info::InfoArgs),
+    /// Evaluate methods × operators × accelerations × seeds on a data set → metrics.csv,
+    /// summary.json and a self-contained report.html (resumable).
+    Eval(eval::EvalArgs),
 }
 
 /// Runs one subcommand.
@@ -63,6 +67,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Convert(args) => convert::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Info(args) => info::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }
 
