@@ -160,7 +160,9 @@ fn eval_writes_metrics_summary_report_and_resumes() {
     // report.html: self-contained, every image inline, charts as SVG, std maps from seqdiff's particles.
     let html = read(&out.join("report.html"));
     let imgs = html.matches("<img ").count();
-    assert!(imgs >= 2 * 6 + 2 + 3, "{imgs} images");
+    // Stills: truth + 5 methods, 5 error maps; 2 cine GIFs (images, errors); seqdiff's
+    // uncertainty row (mean, error, std).
+    assert_eq!(imgs, 6 + 5 + 2 + 3, "images in the report");
     assert_eq!(
         html.matches("src=\"data:image/").count(),
         imgs,
@@ -347,6 +349,77 @@ fn eval_bad_input_fails_with_one_line_errors() {
         &["bundle", "truth"],
     );
     assert!(!out.join("metrics.csv").exists());
+}
+
+#[test]
+fn eval_reads_a_folder_of_bundles_as_measured() {
+    let dir = TempDir::new("eval-bundles");
+    let truth = phantom(&dir, 4, 32);
+    let folder = dir.join("bundles");
+    for (name, accel, op) in [("a-mri", "4", "mri"), ("b-lines", "2", "us-lines")] {
+        let b = folder.join(name);
+        ok(args![
+            "simulate",
+            "--truth",
+            truth,
+            "--operator",
+            op,
+            "--accel",
+            accel,
+            "--seed",
+            "3",
+            "--out",
+            b
+        ]);
+    }
+    let out = dir.join("rep");
+    let stderr = String::from_utf8_lossy(
+        &ok(args![
+            "eval",
+            "--data",
+            folder,
+            "--out",
+            out,
+            "--methods",
+            "zero-filled,interp",
+            "--limit-frames",
+            "3",
+            "--seeds",
+            "0,1"
+        ])
+        .stderr,
+    )
+    .into_owned();
+    // interp applies to the scan-line bundle only: (1 + 2 methods) × 2 seeds.
+    assert!(stderr.contains("ran 6 cell(s)"), "{stderr}");
+    let (_, rows) = csv(&out.join("metrics.csv"));
+    assert_eq!(rows.len(), 6 * 3, "3 frames per cell");
+    let conditions: std::collections::BTreeSet<(String, String, String, String)> = rows
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone(), r[4].clone()))
+        .collect();
+    let expected: std::collections::BTreeSet<(String, String, String, String)> = [
+        ("a-mri", "mri", "4", "zero-filled"),
+        ("b-lines", "us-lines", "2", "zero-filled"),
+        ("b-lines", "us-lines", "2", "interp"),
+    ]
+    .iter()
+    .map(|&(a, b, c, d)| (a.into(), b.into(), c.into(), d.into()))
+    .collect();
+    assert_eq!(conditions, expected);
+    // The measurement is the bundle's own whatever the seed, and classic methods use no
+    // randomness: both seeds give the same metrics.
+    let seed = |k: &str| -> Vec<Vec<String>> {
+        rows.iter()
+            .filter(|r| r[3] == k)
+            .map(|r| {
+                let mut v = r[..9].to_vec();
+                v.remove(3);
+                v
+            })
+            .collect()
+    };
+    assert_eq!(seed("0"), seed("1"));
 }
 
 /// The chromium binary, or None (the browser test is then skipped with a message).

@@ -128,6 +128,7 @@ th{background:#f4f4f4}td.m,th.m{text-align:left}table.plain th{text-align:left}t
 .charts{display:flex;flex-wrap:wrap;gap:12px}.charts svg{max-width:100%;height:auto;border:1px solid #eee}
 .grid{display:flex;flex-wrap:wrap;gap:6px;margin-bottom:8px}figure{margin:0;text-align:center}
 figcaption{font-size:.8em;color:#333}img.px{image-rendering:pixelated}
+.label{display:flex;align-items:center;justify-content:center;text-align:center;font-size:.85em;color:#555;background:#f6f6f6}
 .strip{display:flex;font-size:.75em;color:#333}.strip span{display:inline-block;text-align:center;overflow:hidden;white-space:nowrap}
 </style>
 ";
@@ -425,9 +426,14 @@ fn image_panels(h: &mut String, showcases: &[Showcase]) -> Result<()> {
             figure(h, &uri, &format!("{} ({:.2} dB)", m.name, m.psnr), [hh, ww]);
         }
         h.push_str("</div>\n<div class=\"grid\">");
-        let blank = vec![0.0f32; hh * ww];
-        let uri = png_uri(&blank, [hh, ww], 0.0, 1.0)?;
-        figure(h, &uri, "|error| ×4", [hh, ww]);
+        let scale = if ww <= 128 { 2 } else { 1 };
+        let _ = writeln!(
+            h,
+            "<figure><div class=\"label\" style=\"width:{}px;height:{}px\">|x̂ − x|, ×4<br>(white = {:.3})</div></figure>",
+            ww * scale,
+            hh * scale,
+            (hi - lo) / 4.0
+        );
         for m in &s.methods {
             let uri = png_uri(
                 frame_of(&m.error, s.shape, s.frame),
