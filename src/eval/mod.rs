@@ -171,6 +171,34 @@ impl Default for MeasurementSettings {
     }
 }
 
+/// The estimated network evaluations per frame of `entry` on sequences of `frames` frames (0 for
+/// classic methods): the order cells run in, cheapest first, so a long run finishes the cheap
+/// methods on every measurement before the expensive ones.
+pub fn estimated_cost(entry: &MethodEntry, settings: &EvalSettings, frames: usize) -> Result<f64> {
+    let per_step = |kind| -> Result<f64> {
+        Ok(
+            crate::method_settings::build_sampler(kind, &settings.sampler, 0.0)?
+                .sampler
+                .evaluations_per_step() as f64,
+        )
+    };
+    Ok(match entry.family {
+        Family::Classic { .. } => 0.0,
+        Family::Posterior(kind) => per_step(kind)? * (settings.steps * settings.samples) as f64,
+        Family::Sequence(strategy) => {
+            let steps = match strategy {
+                StrategyKind::Independent => settings.steps as f64,
+                _ => {
+                    let frames = frames.max(1) as f64;
+                    let warm = settings.warm_start.min(settings.sequence_steps) as f64;
+                    (settings.sequence_steps as f64 + (frames - 1.0) * warm) / frames
+                }
+            };
+            per_step(settings.sequence_sampler)? * steps * settings.particles as f64
+        }
+    })
+}
+
 /// Whether `operator`'s measurement depends on an acceleration (a mask).
 pub fn uses_acceleration(operator: OperatorKind) -> bool {
     operator.uses_mask()
@@ -368,7 +396,7 @@ pub struct Condition {
     pub seed: u64,
 }
 
-/// The conditions of the matrix, item-major (so a partial run has every method on the first items).
+/// The conditions of the matrix, item-major.
 /// Bundle items give one condition per seed (their own operator and measured acceleration).
 pub fn conditions(
     items: &[EvalItem],

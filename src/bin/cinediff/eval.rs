@@ -221,6 +221,23 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             args.data.display()
         );
     }
+    // Cheapest method first (estimated network evaluations per frame), each over every
+    // measurement: a long run has the cheap methods everywhere before the expensive ones.
+    let mut costs = Vec::with_capacity(plan.len());
+    for p in &plan {
+        let frames = items[conds[p.condition].item].shape()[0];
+        costs.push(cinediff::eval::estimated_cost(p.entry, &settings, frames)?);
+    }
+    let rank = |p: &Planned| METHODS.iter().position(|m| m.name == p.entry.name);
+    let mut order: Vec<usize> = (0..plan.len()).collect();
+    order.sort_by(|&a, &b| {
+        costs[a]
+            .total_cmp(&costs[b])
+            .then(rank(&plan[a]).cmp(&rank(&plan[b])))
+            .then(plan[a].condition.cmp(&plan[b].condition))
+    });
+    let mut slots: Vec<Option<Planned>> = plan.into_iter().map(Some).collect();
+    let run_order: Vec<Planned> = order.iter().filter_map(|&k| slots[k].take()).collect();
 
     // Models, checked against the data before any long work.
     let device = default_device();
@@ -271,7 +288,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         measurement: &measurement,
         items: &items,
         conds: &conds,
-        plan: &plan,
+        plan: &run_order,
         method_order: &method_order,
         notes: &notes,
     };
@@ -281,9 +298,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let (mut ran, mut skipped) = (0usize, 0usize);
-    let total = plan.len();
+    let total = run_order.len();
     let mut bundle_cache: Option<(usize, Bundle)> = None;
-    for (n, cell) in plan.iter().enumerate() {
+    for (n, cell) in run_order.iter().enumerate() {
         let c = &conds[cell.condition];
         let item = &items[c.item];
         if bundle_cache.as_ref().map(|(k, _)| *k) != Some(cell.condition) {
