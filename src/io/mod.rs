@@ -4,6 +4,8 @@ pub mod bundle;
 pub mod cfl;
 pub mod convert;
 pub mod gif;
+#[cfg(feature = "hdf5")]
+pub mod hdf5;
 pub mod kspace;
 pub mod layout;
 pub mod model_dir;

@@ -43,7 +43,9 @@ are dims 1 to 4. Images (.png .gif .apng) show |x| through the window [lo, hi] (
 --kspace writes a bundle directory (measurement.toml, y.npy, mask.npy) for\n\
 `cinediff reconstruct --method zero-filled|cg|tv|...`: k-space centred (DC at H/2, W/2) as BART's;\n\
 without --mask the sampled columns are those holding non-zero values; with --mask the rest are\n\
-zeroed (retrospective undersampling); coil maps from --csm or estimated from the fully sampled centre.")]
+zeroed (retrospective undersampling); coil maps from --csm or estimated from the fully sampled centre.\n\
+fastMRI / ISMRMRD HDF5 k-space (.h5 .hdf5 .mrd) with --kspace needs a build with --features hdf5:\n  \
+cinediff convert file.h5 bundle/ --kspace [--slice N] [--crop-readout 320]")]
 pub struct ConvertArgs {
     /// Input file.
     input: PathBuf,
@@ -77,6 +79,13 @@ pub struct ConvertArgs {
     /// Measurement noise σ to record in measurement.toml (--kspace).
     #[arg(long, default_value_t = 0.0, requires = "kspace")]
     noise: f64,
+    /// Import only this slice of a fastMRI / ISMRMRD HDF5 file (--kspace; default: slices → frames).
+    #[arg(long, requires = "kspace")]
+    slice: Option<usize>,
+    /// Crop the readout of HDF5 k-space to this many rows (centre of the image; fastMRI's 2×
+    /// oversampled readout: half its length).
+    #[arg(long, value_name = "ROWS", requires = "kspace")]
+    crop_readout: Option<usize>,
 }
 
 /// The input with its layout: --axes, else what the file says, else cinediff's default for the
@@ -167,6 +176,44 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// True for fastMRI / ISMRMRD HDF5 names (.h5, .hdf5, .mrd).
+fn is_hdf5_input(path: &Path) -> bool {
+    matches!(
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref(),
+        Some("h5" | "hdf5" | "mrd")
+    )
+}
+
+/// fastMRI / ISMRMRD HDF5 k-space and the mask the file states.
+#[cfg(feature = "hdf5")]
+fn read_hdf5(args: &ConvertArgs) -> anyhow::Result<(Kspace, Option<cinediff::bundle::BundleMask>)> {
+    use cinediff::io::hdf5::{read_hdf5_kspace, Hdf5Options};
+    let read = read_hdf5_kspace(
+        &args.input,
+        &Hdf5Options {
+            slice: args.slice,
+            crop_readout: args.crop_readout,
+            group: None,
+        },
+    )?;
+    for note in &read.notes {
+        eprintln!("{}: {note}", args.input.display());
+    }
+    Ok((read.kspace, read.mask))
+}
+
+#[cfg(not(feature = "hdf5"))]
+fn read_hdf5(args: &ConvertArgs) -> anyhow::Result<(Kspace, Option<cinediff::bundle::BundleMask>)> {
+    anyhow::bail!(
+        "{}: reading fastMRI / ISMRMRD HDF5 k-space needs cinediff built with `--features hdf5` \
+         (and libhdf5: apt-get install libhdf5-dev on Debian)",
+        args.input.display()
+    )
+}
+
 /// `--kspace`: k-space (+ mask, maps) → a measurement bundle directory.
 fn import_kspace(args: &ConvertArgs) -> anyhow::Result<()> {
     if Format::from_path(&args.output).is_ok() {
@@ -175,9 +222,18 @@ fn import_kspace(args: &ConvertArgs) -> anyhow::Result<()> {
             args.output.display()
         );
     }
-    let (array, layout) = with_layout(read_array(&args.input)?, args.axes.as_deref(), &args.input)?;
-    let kspace = Kspace::new(array.shape(), &layout, &to_complex(&array))
-        .with_context(|| format!("k-space {}", args.input.display()))?;
+    let (kspace, file_mask) = if is_hdf5_input(&args.input) {
+        read_hdf5(args)?
+    } else {
+        if args.slice.is_some() || args.crop_readout.is_some() {
+            anyhow::bail!("--slice and --crop-readout apply to HDF5 k-space (.h5, .mrd)");
+        }
+        let (array, layout) =
+            with_layout(read_array(&args.input)?, args.axes.as_deref(), &args.input)?;
+        let kspace = Kspace::new(array.shape(), &layout, &to_complex(&array))
+            .with_context(|| format!("k-space {}", args.input.display()))?;
+        (kspace, None)
+    };
     let [t, c, h, w] = kspace.shape;
     let mask = match &args.mask {
         Some(path) => {
@@ -191,7 +247,7 @@ fn import_kspace(args: &ConvertArgs) -> anyhow::Result<()> {
                     .with_context(|| format!("mask {}", path.display()))?,
             )
         }
-        None => None,
+        None => file_mask,
     };
     let coil_maps = match &args.csm {
         Some(path) => {
