@@ -590,3 +590,85 @@ pub fn fingerprint(
         data_hash(bundle.y()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phantom_item(frames: usize) -> EvalItem {
+        let values: Vec<Complex32> = (0..frames * 32 * 32)
+            .map(|i| Complex32::new(0.2 + (i % 5) as f32 * 0.1, 0.0))
+            .collect();
+        items_from_array(&[1, frames, 32, 32], values, false, None, None)
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn cost_orders_cheap_methods_first() {
+        let s = EvalSettings::default();
+        let cost = |name: &str| estimated_cost(method(name).unwrap(), &s, 32).unwrap();
+        assert_eq!(cost("tv"), 0.0);
+        // By the definition: 50 steps × 2 evaluations (DPS's VJP) vs 50 × 1; seqdiff runs the
+        // 200-step grid once and 10 steps for each of the other 31 frames, with 2 particles.
+        assert_eq!(cost("dps"), 100.0);
+        assert_eq!(cost("ddim-dc"), 50.0);
+        assert_eq!(cost("independent"), 100.0);
+        assert_eq!(cost("seqdiff"), (200.0 + 31.0 * 10.0) / 32.0 * 2.0);
+    }
+
+    #[test]
+    fn fingerprints_follow_the_settings_a_method_uses() {
+        let item = phantom_item(2);
+        let c = Condition {
+            item: 0,
+            operator: OperatorKind::Mri,
+            acceleration: 4.0,
+            seed: 0,
+        };
+        let bundle = measure(&item, &c, &MeasurementSettings::default()).unwrap();
+        let base = EvalSettings::default();
+        let more_steps = EvalSettings {
+            steps: 60,
+            ..base.clone()
+        };
+        let print = |m: &str, s: &EvalSettings| fingerprint(method(m).unwrap(), s, &bundle, "m");
+        assert_ne!(print("ddim-dc", &base), print("ddim-dc", &more_steps));
+        assert_ne!(
+            print("independent", &base),
+            print("independent", &more_steps)
+        );
+        assert_eq!(print("seqdiff", &base), print("seqdiff", &more_steps));
+        assert_eq!(print("tv", &base), print("tv", &more_steps));
+        // Another seed measures differently (masks, noise): every cell runs again.
+        let other = measure(
+            &item,
+            &Condition {
+                seed: 1,
+                ..c.clone()
+            },
+            &MeasurementSettings::default(),
+        )
+        .unwrap();
+        assert_ne!(
+            print("tv", &base),
+            fingerprint(method("tv").unwrap(), &base, &other, "m")
+        );
+        assert_eq!(cell_id("item0", &c, "tv"), "item0_mri-4x_s0_tv");
+    }
+
+    #[test]
+    fn items_and_limits() {
+        let values = vec![Complex32::new(1.0, 0.0); 3 * 4 * 8 * 8];
+        let items =
+            items_from_array(&[3, 4, 8, 8], values.clone(), true, Some(2), Some(3)).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1].name, "item1");
+        assert_eq!(items[0].shape(), [3, 8, 8]);
+        assert!(items_from_array(&[3, 4, 8, 8], values.clone(), true, Some(0), None).is_err());
+        assert!(items_from_array(&[3, 4, 8], values, true, None, None).is_err());
+        let mut bad = vec![Complex32::new(1.0, 0.0); 2 * 8 * 8];
+        bad[5].re = f32::NAN;
+        assert!(items_from_array(&[2, 8, 8], bad, false, None, None).is_err());
+    }
+}
