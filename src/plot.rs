@@ -237,7 +237,10 @@ where
     DB::ErrorType: 'static,
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
+    // Only the bold grid: a log axis gets a light line at every minor tick, which crowds the plot.
     ctx.configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .x_labels(8)
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
         .draw()?;
