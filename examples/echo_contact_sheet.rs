@@ -40,7 +40,11 @@ fn main() -> cinediff::Result<()> {
     if let Some(samples) = std::env::args_os().nth(2).map(PathBuf::from) {
         let array = cinediff::io::npy::read_npy(&samples)?;
         let cinediff::io::npy::NpyArray::Real { data, .. } = &array else {
-            return Err(cinediff::Error::invalid("samples dtype", "float32", array.dtype()));
+            return Err(cinediff::Error::invalid(
+                "samples dtype",
+                "float32",
+                array.dtype(),
+            ));
         };
         if array.shape().len() != 3 || array.shape()[1..] != [d, l] || array.shape()[0] < SHOWN {
             return Err(cinediff::Error::invalid(
