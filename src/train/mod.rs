@@ -278,35 +278,47 @@ impl Trainer {
         let target = tensor_from_slice(&noise, [b, c, h, w], &ad);
         let pred = self.model.forward(x, &timesteps);
         let loss = (pred - target).powi_scalar(2).mean();
-        let loss_value = tensor_to_vec(loss.clone().inner())?[0];
-        if !loss_value.is_finite() {
-            return Err(Error::Model(format!(
-                "training loss became {loss_value} at step {}; lower the learning rate",
-                self.step + 1
-            )));
-        }
-        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        clip_global_norm(
-            &self.model,
-            &mut grads,
-            self.config.grad_clip_norm,
+        let report = optimization_step(
+            &mut self.model,
+            &mut self.ema,
+            &mut self.optimizer,
+            &self.config,
             self.step,
+            loss,
         )?;
-        let lr = self.config.learning_rate_at(self.step);
-        self.model = self.optimizer.step(lr, self.model.clone(), grads);
-        self.ema = ema_update(
-            self.ema.clone(),
-            &self.model,
-            self.config.ema_decay,
-            self.step,
-        )?;
-        self.step += 1;
-        Ok(StepReport {
-            step: self.step,
-            loss: loss_value,
-            learning_rate: lr,
-        })
+        self.step = report.step;
+        Ok(report)
     }
+}
+
+/// One optimizer step on the scalar `loss` of `model` after `step` steps: a non-finite loss is
+/// refused, then backward, global-norm clipping, AdamW at the scheduled learning rate and the EMA
+/// update. The trainers of every model share it.
+pub(crate) fn optimization_step<M: Module>(
+    model: &mut M,
+    ema: &mut M,
+    optimizer: &mut ModuleOptimizer,
+    config: &TrainConfig,
+    step: usize,
+    loss: Tensor<1>,
+) -> Result<StepReport> {
+    let loss_value = tensor_to_vec(loss.clone().inner())?[0];
+    if !loss_value.is_finite() {
+        return Err(Error::Model(format!(
+            "training loss became {loss_value} at step {}; lower the learning rate",
+            step + 1
+        )));
+    }
+    let mut grads = GradientsParams::from_grads(loss.backward(), model);
+    clip_global_norm(model, &mut grads, config.grad_clip_norm, step)?;
+    let learning_rate = config.learning_rate_at(step);
+    *model = optimizer.step(learning_rate, model.clone(), grads);
+    *ema = ema_update(ema.clone(), model, config.ema_decay, step)?;
+    Ok(StepReport {
+        step: step + 1,
+        loss: loss_value,
+        learning_rate,
+    })
 }
 
 /// Scales all gradients by min(1, c/‖g‖) with ‖g‖ the norm over every parameter of `model`

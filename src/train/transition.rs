@@ -10,16 +10,15 @@
 //! posterior samples, not clean frames, at reconstruction time).
 
 use burn::module::Module;
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, RngCore};
 
 use crate::error::{Error, Result};
 use crate::image::ImageBatch;
 use crate::nn::transition::{TransitionModelConfig, TransitionNet};
-use crate::nn::unet_denoiser::tensor_to_vec;
 use crate::rng::{fill_standard_normal, substream, SeededRng};
-use crate::train::{build_optimizer, clip_global_norm, ema_update, Flips, StepReport, TrainConfig};
+use crate::train::{build_optimizer, optimization_step, Flips, StepReport, TrainConfig};
 
 /// Training sequences in network space: `count` sequences of `frames` images `[c, h, w]`.
 pub struct Sequences {
@@ -217,33 +216,15 @@ impl TransitionTrainer {
         let x: Tensor<5> = Tensor::from_data(TensorData::new(inputs, [b, k, c, h, w]), &ad);
         let target: Tensor<4> = Tensor::from_data(TensorData::new(targets, [b, c, h, w]), &ad);
         let loss = (self.model.forward(x) - target).powi_scalar(2).mean();
-        let loss_value = tensor_to_vec(loss.clone().inner())?[0];
-        if !loss_value.is_finite() {
-            return Err(Error::Model(format!(
-                "training loss became {loss_value} at step {}; lower the learning rate",
-                self.step + 1
-            )));
-        }
-        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        clip_global_norm(
-            &self.model,
-            &mut grads,
-            self.config.grad_clip_norm,
+        let report = optimization_step(
+            &mut self.model,
+            &mut self.ema,
+            &mut self.optimizer,
+            &self.config,
             self.step,
+            loss,
         )?;
-        let lr = self.config.learning_rate_at(self.step);
-        self.model = self.optimizer.step(lr, self.model.clone(), grads);
-        self.ema = ema_update(
-            self.ema.clone(),
-            &self.model,
-            self.config.ema_decay,
-            self.step,
-        )?;
-        self.step += 1;
-        Ok(StepReport {
-            step: self.step,
-            loss: loss_value,
-            learning_rate: lr,
-        })
+        self.step = report.step;
+        Ok(report)
     }
 }
