@@ -422,6 +422,78 @@ fn eval_reads_a_folder_of_bundles_as_measured() {
     assert_eq!(seed("0"), seed("1"));
 }
 
+/// `eval --baseline bart` adds the bart-pics cell (BART's pics, λ swept): on an 8-frame 4× cine it
+/// beats zero-filled, its cell records the sweep and the winning weights, and a re-run skips it.
+/// Skipped with a message when `bart` is not on the PATH (scripts/test.sh installs it as root).
+#[test]
+fn eval_baseline_bart_sweeps_pics_and_keeps_the_best() {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("bart").is_file()))
+        .unwrap_or(false);
+    if !found {
+        eprintln!(
+            "skipping eval_baseline_bart_sweeps_pics_and_keeps_the_best: bart is not on the PATH"
+        );
+        return;
+    }
+    let dir = TempDir::new("eval-bart");
+    let data = phantom(&dir, 8, 32);
+    let out = dir.join("rep");
+    let run_it = || {
+        String::from_utf8_lossy(
+            &ok(args![
+                "eval",
+                "--data",
+                data,
+                "--out",
+                out,
+                "--methods",
+                "zero-filled",
+                "--baseline",
+                "bart",
+                "--accels",
+                "4"
+            ])
+            .stderr,
+        )
+        .into_owned()
+    };
+    let first = run_it();
+    assert!(first.contains("ran 2 cell(s)"), "{first}");
+    let (_, rows) = csv(&out.join("metrics.csv"));
+    let mean = |m: &str| {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r[4] == m)
+            .map(|r| r[6].parse().unwrap())
+            .collect();
+        assert_eq!(v.len(), 8, "{m}: one row per frame");
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (zf, pics) = (mean("zero-filled"), mean("bart-pics"));
+    assert!(
+        pics > zf + 3.0,
+        "bart-pics {pics:.2} dB vs zero-filled {zf:.2} dB"
+    );
+    let cell = json(&out.join("cells/item0_mri-4x_s0_bart-pics/cell.json"));
+    let settings = &cell["settings"];
+    for key in [
+        "lambda",
+        "lambda_t",
+        "iterations",
+        "program",
+        "sweep_mean_psnr",
+    ] {
+        assert!(settings.get(key).is_some(), "{key} missing in {settings}");
+    }
+    // Every grid point was run: 3 wavelet weights × 3 temporal weights.
+    let sweep = settings["sweep_mean_psnr"].as_str().unwrap();
+    assert_eq!(sweep.matches("lambda=").count(), 9, "{sweep}");
+    assert!(read(&out.join("report.html")).contains("bart-pics"));
+    let second = run_it();
+    assert!(second.contains("ran 0 cell(s), skipped 2"), "{second}");
+}
+
 /// The chromium binary, or None (the browser test is then skipped with a message).
 fn chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser", "google-chrome"]

@@ -9,6 +9,7 @@ use crate::data::Normalization;
 use crate::diffusion::schedule::NoiseSchedule;
 use crate::diffusion::{ClippedDenoiser, Denoiser};
 use crate::error::{Error, Result};
+use crate::eval::external::{best_of_sweep, ExternalMethod};
 use crate::eval::methods::{Family, MethodEntry, StrategyKind};
 use crate::eval::table::FrameRow;
 use crate::eval::{acceleration_label, Condition, EvalSettings};
@@ -41,6 +42,8 @@ pub struct Models<'a> {
     pub prior: Option<PriorModel<'a>>,
     /// SeqDiff+'s transition model.
     pub transition: Option<&'a TransitionPredictor>,
+    /// The program behind [`Family::External`] methods (BART's `pics`).
+    pub external: Option<&'a dyn ExternalMethod>,
 }
 
 /// What a cell produced.
@@ -109,6 +112,35 @@ pub fn run_cell(
             resolved.extend(built.resolved);
             let x = reconstruct_classic(bundle, built.method.as_ref(), built.joint)?;
             (x, None, vec![0; frames], None)
+        }
+        Family::External => {
+            let program = models.external.ok_or_else(|| {
+                Error::invalid(
+                    format!("method {}", entry.name),
+                    "an external program (cinediff eval --baseline bart)",
+                    "none given",
+                )
+            })?;
+            let shape = spec.shape;
+            let mean_psnr = |x: &[Complex32]| -> Result<f64> {
+                let m = score(&truth.values, x, shape, spec.complex)?;
+                Ok(m.frames.iter().map(|f| f.psnr).sum::<f64>() / m.frames.len().max(1) as f64)
+            };
+            let sweep = best_of_sweep(program, bundle, &mean_psnr, observer)?;
+            resolved.extend(sweep.settings.iter().cloned());
+            resolved.push(("program", SettingValue::Text(program.identity())));
+            resolved.push((
+                "sweep_mean_psnr",
+                SettingValue::Text(
+                    sweep
+                        .scores
+                        .iter()
+                        .map(|(s, p)| format!("[{s}]: {p:.2}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            ));
+            (sweep.recon, None, vec![0; frames], None)
         }
         Family::Posterior(kind) => {
             let prior = need_prior(models, entry)?;

@@ -32,6 +32,9 @@ pub enum Family {
     Posterior(SamplerKind),
     /// A sequence strategy driving the sequence sampler frame after frame (`particles` chains).
     Sequence(StrategyKind),
+    /// Another program's reconstruction, its settings swept and the best kept
+    /// ([`crate::eval::external`]); run only when asked for (`cinediff eval --baseline bart`).
+    External,
 }
 
 /// One method of the registry.
@@ -52,7 +55,12 @@ pub struct MethodEntry {
 impl MethodEntry {
     /// Needs a diffusion prior.
     pub fn needs_prior(&self) -> bool {
-        !matches!(self.family, Family::Classic { .. })
+        !matches!(self.family, Family::Classic { .. } | Family::External)
+    }
+
+    /// Needs an outside program (not part of the default matrix).
+    pub fn needs_external(&self) -> bool {
+        self.family == Family::External
     }
 
     /// Needs a transition model (SeqDiff+).
@@ -178,6 +186,13 @@ pub const METHODS: &[MethodEntry] = &[
         operators: None,
         sequences_only: true,
     },
+    MethodEntry {
+        name: "bart-pics",
+        description: "BART pics: ℓ1-wavelet (+ TV along time for cines), ADMM; λ swept, best PSNR kept (oracle-tuned)",
+        family: Family::External,
+        operators: Some(&[OperatorKind::Mri]),
+        sequences_only: false,
+    },
 ];
 
 /// The entry called `name`.
@@ -215,5 +230,10 @@ mod tests {
         assert!(seq.needs_prior() && !seq.needs_transition());
         assert!(method("seqdiff+").unwrap().needs_transition());
         assert!(!method("tv").unwrap().needs_prior());
+        let bart = method("bart-pics").unwrap();
+        assert!(bart.needs_external() && !bart.needs_prior());
+        assert!(
+            bart.applies_to(OperatorKind::Mri, 1) && !bart.applies_to(OperatorKind::UsLines, 8)
+        );
     }
 }

@@ -9,9 +9,11 @@
 //! - [`run_cell`]: one method on one measurement → per-frame [`FrameRow`]s, the image and, with
 //!   several draws, the per-pixel posterior spread. It builds every method through
 //!   [`crate::method_settings`] and runs [`crate::reconstruction`] / [`crate::sequence`].
+//! - [`external`]: methods run by another program (BART), their settings swept, the best kept.
 //! - [`table`]: `metrics.csv` rows and the mean ± std summary; [`report`]: the HTML page.
 
 pub mod cell;
+pub mod external;
 pub mod methods;
 pub mod report;
 pub mod table;
@@ -183,7 +185,7 @@ pub fn estimated_cost(entry: &MethodEntry, settings: &EvalSettings, frames: usiz
         )
     };
     Ok(match entry.family {
-        Family::Classic { .. } => 0.0,
+        Family::Classic { .. } | Family::External => 0.0,
         Family::Posterior(kind) => per_step(kind)? * (settings.steps * settings.samples) as f64,
         Family::Sequence(strategy) => {
             let steps = match strategy {
@@ -564,6 +566,7 @@ pub fn fingerprint(
             settings.clip_x0,
             settings.spacing
         ),
+        Family::External => format!("External models={models}"),
         Family::Sequence(strategy) => format!(
             "{strategy:?} {:?} {:?} {} particles={} intensity={:?} clip={:?} spacing={:?} models={models}",
             settings.sequence_sampler,

@@ -1,5 +1,6 @@
 //! File formats. The only part of the library that touches the file system.
 
+pub mod bart;
 pub mod bundle;
 pub mod cfl;
 pub mod convert;

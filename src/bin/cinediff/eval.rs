@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use cinediff::bundle::{Bundle, OperatorKind};
+use cinediff::eval::external::ExternalMethod;
 use cinediff::eval::report::{build_report, ReportInput, ShowMethod, Showcase};
 use cinediff::eval::table::{rows_from_csv, rows_to_csv};
 use cinediff::eval::{
@@ -14,6 +15,7 @@ use cinediff::eval::{
     method_names, run_cell, summarize, Condition, EvalItem, EvalSettings, FrameRow,
     MeasurementSettings, MethodEntry, Models, PriorModel, METHODS,
 };
+use cinediff::io::bart::BartPics;
 use cinediff::io::bundle::read_bundle;
 use cinediff::io::model_dir::{load_denoiser, load_transition, write_json};
 use cinediff::io::npy::{read_npy, write_npy_c64, write_npy_f32, NpyArray};
@@ -37,14 +39,16 @@ const DEFAULT_TRANSITION: &str = "models/cine64-transition";
 #[command(after_help = "Examples:\n  \
 cinediff eval --data d.npy --out rep/\n  \
 cinediff eval --data d.npy --out rep/ --methods zero-filled,tv,seqdiff --accels 4 --seeds 0,1 --limit-frames 8\n  \
-cinediff eval --data bundles/ --out rep/          # a folder of measurement bundles (with truth.npy)\n\n\
+cinediff eval --data bundles/ --out rep/          # a folder of measurement bundles (with truth.npy)\n  \
+cinediff eval --data d.npy --out rep/ --baseline bart   # adds BART's pics, λ swept, best kept\n\n\
 --data is .npy float32/complex64 images [N, H, W] (one-frame items) or sequences [N, T, H, W],\n\
 measured here for every operator x acceleration x seed (masks and noise from the seed), or a\n\
 bundle directory / a folder of bundle directories, reconstructed as they are. Every cell (item x\n\
 operator x acceleration x seed x method) is stored in OUT/cells/<id>/ (cell.json, rows.csv,\n\
 recon.npy, std.npy) and skipped when the command is run again with the same settings; after each\n\
 cell OUT/metrics.csv, OUT/summary.json and OUT/report.html (one self-contained page) are\n\
-rewritten. Default matrix: every method that applies x MRI 4x and 8x, seed 0.")]
+rewritten. Default matrix: every method that applies x MRI 4x and 8x, seed 0 (bart-pics only with\n\
+--baseline bart).")]
 pub struct EvalArgs {
     /// Data: .npy [N, H, W] / [N, T, H, W] (real or complex), or bundle directories.
     #[arg(long)]
@@ -152,9 +156,26 @@ pub struct EvalArgs {
     /// wavelet: λ relative to max|Aᴴy|.
     #[arg(long, default_value_t = 0.001, help_heading = "Classic methods")]
     wavelet_lambda: f64,
+    /// External reference reconstructions to add: `bart` runs `bart pics` (ℓ1-wavelet, plus TV
+    /// along time for cines) on the same k-space with λ swept over a grid and the best kept, as
+    /// method bart-pics (needs `bart` on the PATH: apt-get install bart).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        help_heading = "Classic methods"
+    )]
+    baseline: Vec<BaselineArg>,
     /// Re-run every cell (finished cells in --out are discarded).
     #[arg(long)]
     force: bool,
+}
+
+/// Reference reconstructions by other programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BaselineArg {
+    /// BART's `pics` (method bart-pics).
+    Bart,
 }
 
 /// The stored description of a finished cell (`cell.json`, written last).
@@ -259,7 +280,18 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         ),
         _ => None,
     };
+    let bart = if entries.iter().any(|e| e.needs_external()) {
+        let bart = BartPics::from_path()?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "bart-pics needs BART: `bart` is not on the PATH (Debian/Ubuntu: apt-get install bart)"
+            )
+        })?;
+        Some(bart)
+    } else {
+        None
+    };
     let models = Models {
+        external: bart.as_ref().map(|b| b as &dyn ExternalMethod),
         prior: match &prior_net {
             Some(net) => Some(PriorModel {
                 denoiser: net,
@@ -275,6 +307,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         model_identity(prior_net.as_ref().map(|_| args.model.as_path())),
         model_identity(transition.as_ref().and(transition_dir.as_deref()))
     );
+    let external_id = bart.as_ref().map_or("none".into(), |b| b.identity());
 
     prepare_out(&args.out, args.force)?;
     let cells_dir = args.out.join("cells");
@@ -291,6 +324,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         plan: &run_order,
         method_order: &method_order,
         notes: &notes,
+        external: bart.as_ref().map(|b| b.identity()),
     };
 
     for note in &notes {
@@ -307,7 +341,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             bundle_cache = Some((cell.condition, measure(item, c, &measurement)?));
         }
         let bundle = &bundle_cache.as_ref().expect("just set").1;
-        let print = fingerprint(cell.entry, &settings, bundle, &model_id);
+        let identity = if cell.entry.needs_external() {
+            &external_id
+        } else {
+            &model_id
+        };
+        let print = fingerprint(cell.entry, &settings, bundle, identity);
         let dir = cells_dir.join(&cell.id);
         match stored_cell(&dir) {
             Some(record) if record.fingerprint == print => {
@@ -415,8 +454,11 @@ fn select_methods(
         }
         v
     } else {
-        METHODS.iter().collect()
+        METHODS.iter().filter(|e| !e.needs_external()).collect()
     };
+    if args.baseline.contains(&BaselineArg::Bart) && !entries.iter().any(|e| e.needs_external()) {
+        entries.extend(method("bart-pics"));
+    }
     let transition = match &args.transition {
         Some(dir) => Some(dir.clone()),
         None => Some(PathBuf::from(DEFAULT_TRANSITION)).filter(|d| d.is_dir()),
@@ -647,6 +689,8 @@ struct OutputContext<'a> {
     plan: &'a [Planned],
     method_order: &'a [&'a str],
     notes: &'a [String],
+    /// The external program and its sweep (bart-pics), when it runs.
+    external: Option<String>,
 }
 
 /// Rewrites metrics.csv, summary.json and report.html from the finished cells of the plan.
@@ -743,6 +787,7 @@ fn settings_table(ctx: &OutputContext<'_>) -> Vec<(String, String)> {
         ("tv-t".into(), format!("λ = {}, λ_t = {}", s.tv_lambda, s.tv_lambda_t)),
         ("wavelet".into(), format!("db4, 3 levels, λ = {}, {} iterations", s.wavelet_lambda, s.wavelet_iterations)),
         ("cg".into(), format!("{} iterations", s.cg_iterations)),
+        ("bart-pics".into(), ctx.external.clone().map_or("not run (--baseline bart)".into(), |e| format!("{e}; best mean PSNR kept"))),
         ("intensity, clipping".into(), "auto (99.9th percentile of a CG image), x̂₀ clipped to ±1".into()),
         ("version".into(), format!("cinediff {}", env!("CARGO_PKG_VERSION"))),
     ]
