@@ -2,6 +2,7 @@
 //! through the burn `Device` (flex CPU by default, CUDA with the `cuda` feature).
 
 pub mod device;
+pub mod flow;
 pub mod transition;
 pub mod unet;
 pub mod unet_denoiser;
