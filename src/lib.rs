@@ -3,6 +3,7 @@
 //! The core (schedules, samplers, denoiser trait, phantom) is plain Rust and does no I/O; networks live
 //! in [`nn`] and [`train`] (generic over a burn backend); files are read and written only in [`io`].
 
+pub mod aps;
 pub mod baselines;
 pub mod bundle;
 pub mod data;

@@ -12,7 +12,8 @@ use crate::physics::{kt_line_masks, poisson_disc_mask, CoilMaps, LineMask, LineP
 use crate::rng::{standard_normal, substream, SeededRng};
 
 /// How the sampling mask is drawn.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum MaskPattern {
     /// Uniformly random lines (MRI phase encodes, ultrasound scan lines) or pixels (inpainting).
     Random,

@@ -23,6 +23,29 @@ pub trait Denoiser {
         t: usize,
         v: &ImageBatch,
     ) -> Result<(ImageBatch, ImageBatch)>;
+
+    /// (‖ε_θ(x_t, t) − ε‖² per image, ∇_{x_t} ‖ε_θ(x_t, t) − ε‖² = 2 (∂ε̂/∂x_t)ᵀ(ε̂ − ε)): one
+    /// term of the denoising score-matching bound on −log p(x₀) and its gradient (APS's prior
+    /// term). The default asks for ε̂, then for the VJP with ε̂ − ε; networks override it with a
+    /// single forward and backward pass.
+    fn noise_matching_grad(
+        &self,
+        x_t: &ImageBatch,
+        t: usize,
+        eps: &ImageBatch,
+    ) -> Result<(Vec<f64>, ImageBatch)> {
+        x_t.ensure_same_shape("noise ε", eps)?;
+        let eps_hat = self.predict_noise(x_t, t)?;
+        let diff = ImageBatch::lincomb(1.0, &eps_hat, -1.0, eps)?;
+        let (_, mut vjp) = self.predict_noise_vjp(x_t, t, &diff)?;
+        for v in vjp.data_mut() {
+            *v *= 2.0;
+        }
+        let losses = (0..diff.batch_size())
+            .map(|i| diff.image(i).iter().map(|&d| (d as f64) * (d as f64)).sum())
+            .collect();
+        Ok((losses, vjp))
+    }
 }
 
 /// Fails unless `x` has the shape `denoiser` accepts.

@@ -9,10 +9,12 @@ use burn::tensor::Device;
 use burn_store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
+use crate::aps::{ApsModelConfig, ApsSampler};
 use crate::error::{Error, Result};
 use crate::nn::transition::{TransitionModelConfig, TransitionPredictor};
 use crate::nn::unet::UNet;
 use crate::nn::unet_denoiser::{DiffusionModelConfig, UNetDenoiser};
+use crate::train::aps::ApsTrainer;
 use crate::train::transition::TransitionTrainer;
 use crate::train::{build_optimizer, TrainConfig, Trainer};
 
@@ -160,9 +162,9 @@ fn checkpoint_paths_in(c: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
 /// into a fresh directory that then replaces `checkpoint/`, so a crash leaves either the old or the
 /// new checkpoint whole, never a mix.
 pub fn save_checkpoint(dir: &Path, config: &DiffusionModelConfig, trainer: &Trainer) -> Result<()> {
-    save_model(dir, config, trainer)?;
-    write_checkpoint(
+    save_network_checkpoint(
         dir,
+        config,
         trainer.model(),
         trainer.ema(),
         trainer.optimizer(),
@@ -296,17 +298,31 @@ pub fn load_transition(dir: &Path, device: &Device) -> Result<TransitionPredicto
     TransitionPredictor::new(config, net, device)
 }
 
+/// Writes any trained network's `config.json`, its EMA weights (`model.safetensors`) and the
+/// resumable checkpoint (raw and EMA weights, optimizer, `state`).
+pub fn save_network_checkpoint<M: Module, C: Serialize>(
+    dir: &Path,
+    config: &C,
+    raw: &M,
+    ema: &M,
+    optimizer: &ModuleOptimizer,
+    state: &TrainState,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    write_json(&dir.join(CONFIG_FILE), config)?;
+    save_weights(ema, &dir.join(WEIGHTS_FILE))?;
+    write_checkpoint(dir, raw, ema, optimizer, state)
+}
+
 /// Writes a transition model's `config.json`, EMA weights and resumable checkpoint.
 pub fn save_transition_checkpoint(
     dir: &Path,
     config: &TransitionModelConfig,
     trainer: &TransitionTrainer,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    write_json(&dir.join(CONFIG_FILE), config)?;
-    save_weights(trainer.ema(), &dir.join(WEIGHTS_FILE))?;
-    write_checkpoint(
+    save_network_checkpoint(
         dir,
+        config,
         trainer.model(),
         trainer.ema(),
         trainer.optimizer(),
@@ -315,6 +331,55 @@ pub fn save_transition_checkpoint(
             train: trainer.config().clone(),
         },
     )
+}
+
+/// Writes an APS model's `config.json`, EMA flow weights and resumable checkpoint.
+pub fn save_aps_checkpoint(
+    dir: &Path,
+    config: &ApsModelConfig,
+    trainer: &ApsTrainer,
+) -> Result<()> {
+    save_network_checkpoint(
+        dir,
+        config,
+        trainer.model(),
+        trainer.ema(),
+        trainer.optimizer(),
+        &TrainState {
+            step: trainer.step_count(),
+            train: trainer.config().clone(),
+        },
+    )
+}
+
+/// Reads and validates an APS model's `dir/config.json`.
+pub fn read_aps_config(dir: &Path) -> Result<ApsModelConfig> {
+    let path = dir.join(CONFIG_FILE);
+    let config: ApsModelConfig = read_json(&path)?;
+    config.validate().map_err(|e| Error::Format {
+        path,
+        reason: e.to_string(),
+    })?;
+    Ok(config)
+}
+
+/// Loads an APS model directory as a ready-to-use sampler on `device`.
+pub fn load_aps(dir: &Path, device: &Device) -> Result<ApsSampler> {
+    let config = read_aps_config(dir)?;
+    let flow = load_weights_into(config.flow.init(device)?, &dir.join(WEIGHTS_FILE))?;
+    ApsSampler::new(config, flow, device)
+}
+
+/// Restores an APS trainer from `dir`'s checkpoint.
+pub fn resume_aps_trainer(
+    dir: &Path,
+    config: &ApsModelConfig,
+    fresh: ApsTrainer,
+    device: &Device,
+) -> Result<ApsTrainer> {
+    let (model, ema, optimizer, step) =
+        read_checkpoint(dir, || config.flow.init(device), fresh.config())?;
+    Ok(fresh.resume(model, ema, optimizer, step))
 }
 
 /// Restores a transition trainer from `dir`'s checkpoint.

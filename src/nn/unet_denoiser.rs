@@ -160,4 +160,37 @@ impl Denoiser for UNetDenoiser {
         vjp.ensure_finite("network vector–Jacobian product")?;
         Ok((eps, vjp))
     }
+
+    fn noise_matching_grad(
+        &self,
+        x_t: &ImageBatch,
+        t: usize,
+        eps: &ImageBatch,
+    ) -> Result<(Vec<f64>, ImageBatch)> {
+        self.check(x_t, t)?;
+        x_t.ensure_same_shape("noise ε", eps)?;
+        let [n, c, h, w] = x_t.shape();
+        let len = x_t.image_len();
+        let ad = self.device.clone().autodiff();
+        let (mut losses, mut grad) = (Vec::with_capacity(n), Vec::with_capacity(n * len));
+        for start in (0..n).step_by(MAX_CHUNK) {
+            let m = MAX_CHUNK.min(n - start);
+            let range = start * len..(start + m) * len;
+            let x = tensor_from_slice(&x_t.data()[range.clone()], [m, c, h, w], &ad).require_grad();
+            let target = tensor_from_slice(&eps.data()[range], [m, c, h, w], &ad);
+            let per_image = (self.differentiable.forward(x.clone(), &vec![t; m]) - target)
+                .powi_scalar(2)
+                .reshape([m as i32, -1])
+                .sum_dim(1);
+            let grads = per_image.clone().sum().backward();
+            let g = x
+                .grad(&grads)
+                .ok_or_else(|| Error::Model("no gradient reached the input".into()))?;
+            losses.extend(tensor_to_vec(per_image.inner())?.into_iter().map(f64::from));
+            grad.extend(tensor_to_vec(g)?);
+        }
+        let grad = ImageBatch::new(x_t.shape(), grad)?;
+        grad.ensure_finite("gradient of the noise-matching loss")?;
+        Ok((losses, grad))
+    }
 }

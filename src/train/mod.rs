@@ -4,6 +4,7 @@
 //! Each step draws all its randomness from `substream(seed, step)`, so a resumed run continues
 //! exactly where the interrupted one would have gone.
 
+pub mod aps;
 pub mod preset;
 pub mod transition;
 

@@ -1,0 +1,373 @@
+//! APS, amortised posterior sampling (Mammadov, Chung & Ye 2024): a conditional normalizing flow
+//! x = G_φ(z; c(y)) ([`crate::nn::flow`]) trained once per operator family so that a posterior
+//! sample costs one network evaluation.
+//!
+//! Training ([`crate::train::aps`]) minimises the amortised KL divergence
+//! E_y E_z [ −log|det ∂G/∂z| + ‖y − A G‖²/(2σ²) (σ² for complex y) + L_prior(G) ] where L_prior is
+//! the diffusion prior's denoising score-matching bound on −log p(x) with the likelihood (ELBO)
+//! weighting, w_t = β_t / (2 (1 − β_t)(1 − ᾱ_t)) (see [`prior_bound_weight`]). This module holds
+//! the model's description, the conditioning image and sampling.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use num_complex::Complex32;
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::{Bundle, MaskPattern, OperatorKind, SimulationSettings};
+use crate::data::Normalization;
+use crate::diffusion::schedule::NoiseSchedule;
+use crate::error::{Error, Result};
+use crate::nn::flow::{ConditionalFlow, FlowConfig};
+use crate::nn::unet_denoiser::tensor_to_vec;
+use crate::posterior::RunningMoments;
+use crate::rng::{fill_standard_normal, substream};
+
+/// `kind` of an APS model directory's config.json.
+pub const APS_KIND: &str = "aps";
+
+/// The operator family an APS model was trained for: how training measurements are simulated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasurementFamily {
+    /// The forward model.
+    pub operator: OperatorKind,
+    /// Sampling pattern (a fresh draw for every training image).
+    pub mask: MaskPattern,
+    /// Acceleration R (operators with a mask).
+    pub acceleration: f64,
+    /// Fully sampled MRI centre lines.
+    pub acs: usize,
+    /// MRI receive coils.
+    pub coils: usize,
+    /// Noise σ per measured entry (E|n|² = σ²).
+    pub noise_sigma: f64,
+    /// Super-resolution factor.
+    pub scale: usize,
+    /// Blur σ in pixels.
+    pub blur_sigma: f64,
+}
+
+impl MeasurementFamily {
+    /// The simulation settings of one training measurement (one frame, its own mask).
+    pub fn simulation(&self) -> SimulationSettings {
+        SimulationSettings {
+            operator: self.operator,
+            mask: self.mask,
+            acceleration: self.acceleration,
+            acs: self.acs,
+            coils: self.coils,
+            noise_sigma: self.noise_sigma,
+            static_mask: false,
+            scale: self.scale,
+            blur_sigma: self.blur_sigma,
+        }
+    }
+
+    /// Fails for a noise level the likelihood cannot use (σ must be > 0) or bad numbers.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.noise_sigma.is_finite() && self.noise_sigma > 0.0) {
+            return Err(Error::invalid(
+                "APS measurement noise σ",
+                "> 0 (the likelihood ‖y − Ax‖²/σ² needs it)",
+                self.noise_sigma,
+            ));
+        }
+        if !(self.acceleration.is_finite() && self.acceleration >= 1.0) {
+            return Err(Error::invalid("APS acceleration", "≥ 1", self.acceleration));
+        }
+        if self.coils == 0 || self.coils > 64 {
+            return Err(Error::invalid("APS coils", "1..=64", self.coils));
+        }
+        Ok(())
+    }
+}
+
+/// How the prior term is estimated during training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorBound {
+    /// Timesteps t are drawn uniformly from `min_timestep..T` (0: the whole bound).
+    pub min_timestep: usize,
+    /// (t, ε) draws per training step, each over the whole batch.
+    pub draws: usize,
+}
+
+/// An APS model directory's `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApsModelConfig {
+    /// Always [`APS_KIND`].
+    pub kind: String,
+    /// The flow's architecture.
+    pub flow: FlowConfig,
+    /// User units ↔ network space (the prior's).
+    pub normalization: Normalization,
+    /// What it was trained to invert.
+    pub family: MeasurementFamily,
+    /// The prior term's estimator.
+    pub prior_bound: PriorBound,
+    /// The diffusion prior it was distilled from (a path, for the model card).
+    pub prior: String,
+}
+
+impl ApsModelConfig {
+    /// Checks every part.
+    pub fn validate(&self) -> Result<()> {
+        if self.kind != APS_KIND {
+            return Err(Error::invalid(
+                "model kind",
+                format!("\"{APS_KIND}\""),
+                format!("\"{}\"", self.kind),
+            ));
+        }
+        self.flow.validate()?;
+        self.normalization.validate()?;
+        self.family.validate()?;
+        if self.prior_bound.draws == 0 || self.prior_bound.draws > 64 {
+            return Err(Error::invalid(
+                "APS prior draws",
+                "1..=64",
+                self.prior_bound.draws,
+            ));
+        }
+        if self.flow.cond_channels != self.flow.in_channels + 1 {
+            return Err(Error::invalid(
+                "APS flow cond_channels",
+                format!("in_channels + 1 = {}", self.flow.in_channels + 1),
+                self.flow.cond_channels,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// w_t = β_t / (2 (1 − β_t)(1 − ᾱ_t)): the DDPM ELBO's weight on ‖ε_θ(x_t, t) − ε‖² (Ho et al.
+/// 2020, eq. 12 with σ_t² = β_t), the discrete form of Song et al.'s likelihood weighting
+/// g²/(2σ²). Σ_t w_t E‖ε_θ − ε‖² bounds −log p(x₀) up to a constant.
+pub fn prior_bound_weight(schedule: &NoiseSchedule, t: usize) -> f64 {
+    let beta = schedule.beta(t);
+    beta / (2.0 * (1.0 - beta) * (1.0 - schedule.alpha_bar(t)))
+}
+
+/// Image channels (`[c, h, w]`, network units) of a complex image: re (and im when `channels` is 2),
+/// normalised.
+pub fn to_network_channels(
+    values: &[Complex32],
+    channels: usize,
+    normalization: Normalization,
+) -> Vec<f32> {
+    let mut out: Vec<f32> = values.iter().map(|v| v.re).collect();
+    if channels == 2 {
+        out.extend(values.iter().map(|v| v.im));
+    }
+    normalization.normalize(&mut out);
+    out
+}
+
+/// The conditioning image `[channels + 1, H, W]` of frame `frame` of `bundle`: Aᴴy in network
+/// units, then the sampling pattern (1 where measured; all ones without a mask or when the mask
+/// is not an image-sized pattern).
+pub fn conditioning(
+    bundle: &Bundle,
+    frame: usize,
+    channels: usize,
+    normalization: Normalization,
+) -> Result<Vec<f32>> {
+    let spec = bundle.spec();
+    let [t, h, w] = spec.shape;
+    if frame >= t {
+        return Err(Error::invalid("frame", format!("< {t}"), frame));
+    }
+    let op = bundle.frame_operators()?.swap_remove(frame);
+    let aty = op.adjoint(bundle.frame_y(frame))?;
+    let mut out = to_network_channels(&aty, channels, normalization);
+    let pattern: Vec<f32> = match bundle.mask() {
+        Some(m) => {
+            let mask = m.frame_pixels(frame, h)?;
+            if mask.shape() == [h, w] {
+                mask.data()
+                    .iter()
+                    .map(|&b| if b { 1.0 } else { 0.0 })
+                    .collect()
+            } else {
+                vec![1.0; h * w]
+            }
+        }
+        None => vec![1.0; h * w],
+    };
+    out.extend(pattern);
+    Ok(out)
+}
+
+/// A trained APS model, ready to sample.
+pub struct ApsSampler {
+    config: ApsModelConfig,
+    flow: ConditionalFlow,
+    device: Device,
+}
+
+/// Posterior mean, per-pixel spread and a few draws of a sequence, `[T, H, W]` each.
+#[derive(Clone, Debug)]
+pub struct ApsEstimate {
+    /// x̄ over the draws.
+    pub mean: Vec<Complex32>,
+    /// √(Σ|x_i − x̄|²/(N − 1)) per pixel; `None` for one draw.
+    pub std: Option<Vec<f32>>,
+    /// The first `keep` draws, each `[T, H, W]`.
+    pub draws: Vec<Vec<Complex32>>,
+    /// Seconds per frame spent in the network (all draws of the frame).
+    pub seconds_per_frame: Vec<f64>,
+}
+
+/// Most draws evaluated in one network call.
+const MAX_DRAWS_PER_CALL: usize = 64;
+
+impl ApsSampler {
+    /// Wraps a flow built from `config.flow`.
+    pub fn new(config: ApsModelConfig, flow: ConditionalFlow, device: &Device) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            flow,
+            device: device.clone(),
+        })
+    }
+
+    /// The model's description.
+    pub fn config(&self) -> &ApsModelConfig {
+        &self.config
+    }
+
+    /// Fails unless `bundle` is a measurement this model can reconstruct (same operator kind,
+    /// frame size and value type).
+    pub fn check_bundle(&self, bundle: &Bundle) -> Result<()> {
+        let spec = bundle.spec();
+        let f = &self.config.flow;
+        if spec.operator != self.config.family.operator {
+            return Err(Error::invalid(
+                "APS measurement operator",
+                format!(
+                    "{} (what the model was trained for)",
+                    self.config.family.operator.name()
+                ),
+                spec.operator.name(),
+            ));
+        }
+        if spec.image_shape() != [f.image_size, f.image_size] {
+            return Err(Error::invalid(
+                "APS frame size",
+                format!("{0}×{0} (the model's)", f.image_size),
+                format!("{}×{}", spec.shape[1], spec.shape[2]),
+            ));
+        }
+        if spec.complex != (f.in_channels == 2) {
+            return Err(Error::invalid(
+                "APS image type",
+                if f.in_channels == 2 {
+                    "complex"
+                } else {
+                    "real"
+                },
+                if spec.complex { "complex" } else { "real" },
+            ));
+        }
+        Ok(())
+    }
+
+    /// `samples` posterior draws of every frame of `bundle` (draws of frame t from
+    /// `substream(seed, t)`), returning their mean, spread and the first `keep` draws in the
+    /// bundle's units. `observer(frames_done, frames)`.
+    pub fn estimate(
+        &self,
+        bundle: &Bundle,
+        samples: usize,
+        keep: usize,
+        seed: u64,
+        observer: &mut dyn FnMut(usize, usize),
+    ) -> Result<ApsEstimate> {
+        if samples == 0 {
+            return Err(Error::invalid("APS samples", "at least 1", 0));
+        }
+        self.check_bundle(bundle)?;
+        let [t, h, w] = bundle.spec().shape;
+        let c = self.config.flow.in_channels;
+        let plane = h * w;
+        let keep = keep.min(samples);
+        let mut mean = Vec::with_capacity(t * plane);
+        let mut std = Vec::with_capacity(t * plane);
+        let mut draws = vec![Vec::with_capacity(t * plane); keep];
+        let mut seconds = Vec::with_capacity(t);
+        for frame in 0..t {
+            let cond = conditioning(bundle, frame, c, self.config.normalization)?;
+            let mut rng = substream(seed, frame as u64);
+            let mut moments = RunningMoments::default();
+            let started = std::time::Instant::now();
+            let mut done = 0;
+            while done < samples {
+                let n = MAX_DRAWS_PER_CALL.min(samples - done);
+                let mut z = vec![0.0f32; n * c * plane];
+                fill_standard_normal(&mut rng, &mut z);
+                let x = self.generate(&z, &cond, n)?;
+                for (k, img) in x.chunks_exact(c * plane).enumerate() {
+                    let values = self.to_user(img, plane);
+                    let parts: Vec<f32> = values.iter().flat_map(|v| [v.re, v.im]).collect();
+                    moments.push(&parts)?;
+                    if done + k < keep {
+                        draws[done + k].extend(values);
+                    }
+                }
+                done += n;
+            }
+            seconds.push(started.elapsed().as_secs_f64());
+            mean.extend(
+                moments
+                    .mean()
+                    .chunks_exact(2)
+                    .map(|p| Complex32::new(p[0], p[1])),
+            );
+            if samples > 1 {
+                std.extend(moments.std()?.chunks_exact(2).map(|p| p[0].hypot(p[1])));
+            }
+            observer(frame + 1, t);
+        }
+        crate::error::ensure_finite_complex("APS posterior mean", &mean)?;
+        Ok(ApsEstimate {
+            mean,
+            std: (samples > 1).then_some(std),
+            draws,
+            seconds_per_frame: seconds,
+        })
+    }
+
+    /// G(z; c) for `n` draws sharing one conditioning image, network units.
+    fn generate(&self, z: &[f32], cond: &[f32], n: usize) -> Result<Vec<f32>> {
+        let f = &self.config.flow;
+        let s = f.image_size;
+        let z = Tensor::<4>::from_data(
+            TensorData::new(z.to_vec(), [n, f.in_channels, s, s]),
+            &self.device,
+        );
+        let c = Tensor::<4>::from_data(
+            TensorData::new(cond.to_vec(), [1, f.cond_channels, s, s]),
+            &self.device,
+        )
+        .expand([n, f.cond_channels, s, s]);
+        let (x, _) = self.flow.forward(z, c);
+        let x = tensor_to_vec(x)?;
+        crate::error::ensure_finite("APS sample", &x)?;
+        Ok(x)
+    }
+
+    /// One network-space image `[c, h, w]` as complex values in user units.
+    fn to_user(&self, image: &[f32], plane: usize) -> Vec<Complex32> {
+        let mut v = image.to_vec();
+        self.config.normalization.denormalize(&mut v);
+        if self.config.flow.in_channels == 2 {
+            // The offset of complex data is 0, so denormalising each channel is exact.
+            (0..plane)
+                .map(|k| Complex32::new(v[k], v[plane + k]))
+                .collect()
+        } else {
+            v.into_iter().map(|re| Complex32::new(re, 0.0)).collect()
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! APS on a problem with a closed-form posterior: a Gaussian prior N(0, 1) per pixel (the exact
+//! ε-predictor `GaussianDenoiser` as the "diffusion prior"), inpainting of half the pixels with
+//! noise σ = 0.5. The posterior is Gaussian per pixel: measured pixels N(0.8·y, 0.2)
+//! (s²/(s² + σ²) = 0.8, s²σ²/(s² + σ²) = 0.2), missing pixels N(0, 1). A small conditional flow
+//! trained by `train::aps` (no paired data: the KL objective with the likelihood-weighted
+//! score-matching bound) must reproduce these moments; the prior term is only an estimate of
+//! −log p (exact in the continuous-time limit for a Gaussian), hence the stated tolerances.
+//!
+//! Run with `cargo test --release --test aps`.
+
+use cinediff::aps::{ApsModelConfig, ApsSampler, MeasurementFamily, PriorBound, APS_KIND};
+use cinediff::bundle::{simulate, MaskPattern, OperatorKind, Truth};
+use cinediff::data::Normalization;
+use cinediff::diffusion::schedule::NoiseSchedule;
+use cinediff::diffusion::{Denoiser, GaussianDenoiser};
+use cinediff::image::ImageBatch;
+use cinediff::nn::device::default_device;
+use cinediff::nn::flow::FlowConfig;
+use cinediff::rng::{fill_standard_normal, substream};
+use cinediff::train::aps::ApsTrainer;
+use cinediff::train::{Flips, TrainConfig};
+use num_complex::Complex32;
+
+const SIZE: usize = 4;
+const NOISE: f64 = 0.5;
+
+fn model_config() -> ApsModelConfig {
+    ApsModelConfig {
+        kind: APS_KIND.into(),
+        flow: FlowConfig {
+            in_channels: 1,
+            image_size: SIZE,
+            cond_channels: 2,
+            levels: 1,
+            steps_per_level: 2,
+            hidden: 16,
+            cond_features: 8,
+            initial_log_std: (0.5f32).ln(),
+        },
+        normalization: Normalization {
+            offset: 0.0,
+            scale: 1.0,
+        },
+        family: MeasurementFamily {
+            operator: OperatorKind::Inpaint,
+            mask: MaskPattern::Random,
+            acceleration: 2.0,
+            acs: 0,
+            coils: 1,
+            noise_sigma: NOISE,
+            scale: 2,
+            blur_sigma: 1.0,
+        },
+        prior_bound: PriorBound {
+            min_timestep: 0,
+            draws: 8,
+        },
+        prior: "Gaussian N(0, 1) oracle".into(),
+    }
+}
+
+#[test]
+fn aps_matches_the_closed_form_gaussian_posterior() {
+    let device = default_device();
+    device.seed(11);
+    let schedule = NoiseSchedule::linear_default();
+    let plane = SIZE * SIZE;
+    let prior = GaussianDenoiser::new(
+        schedule.clone(),
+        [1, SIZE, SIZE],
+        vec![0.0; plane],
+        vec![1.0; plane],
+    )
+    .unwrap();
+    let mut rng = substream(7, 0);
+    let mut images = vec![0.0f32; 512 * plane];
+    fill_standard_normal(&mut rng, &mut images);
+    let data = ImageBatch::new([512, 1, SIZE, SIZE], images).unwrap();
+
+    let config = model_config();
+    let train = TrainConfig {
+        steps: 1500,
+        batch_size: 64,
+        learning_rate: 3e-3,
+        warmup_steps: 40,
+        min_lr_ratio: 0.05,
+        weight_decay: 0.0,
+        grad_clip_norm: 10.0,
+        ema_decay: 0.99,
+        flips: Flips::None,
+        seed: 3,
+    };
+    let flow = config.flow.init(&device).unwrap();
+    let mut trainer = ApsTrainer::new(train, &config, schedule, flow, &device).unwrap();
+    let mut first = None;
+    while !trainer.finished() {
+        let r = trainer.train_step(&data, &prior).unwrap();
+        first.get_or_insert(r.loss);
+    }
+    let last = trainer.last_terms();
+    eprintln!(
+        "KL estimate per value: first {first:?}, last {:.4} ({last:?})",
+        last.total()
+    );
+
+    // A fresh measurement of a fresh draw from the prior.
+    let mut truth = vec![0.0f32; plane];
+    fill_standard_normal(&mut substream(8, 0), &mut truth);
+    let truth: Vec<Complex32> = truth.iter().map(|&v| Complex32::new(v, 0.0)).collect();
+    let bundle = simulate(
+        Truth {
+            shape: vec![SIZE, SIZE],
+            values: truth,
+        },
+        false,
+        &config.family.simulation(),
+        99,
+    )
+    .unwrap();
+    let mask = bundle.mask().unwrap().frame_pixels(0, SIZE).unwrap();
+    let y = bundle.frame_y(0);
+    let sampler = ApsSampler::new(config, trainer.ema().clone(), &device).unwrap();
+    let est = sampler
+        .estimate(&bundle, 4000, 0, 5, &mut |_, _| {})
+        .unwrap();
+    let std = est.std.unwrap();
+    let (mut worst_mean, mut worst_std) = (0.0f64, 0.0f64);
+    for p in 0..plane {
+        let (m_true, s_true) = if mask.data()[p] {
+            (0.8 * y[p].re as f64, 0.2f64.sqrt())
+        } else {
+            (0.0, 1.0)
+        };
+        let (m, s) = (est.mean[p].re as f64, std[p] as f64);
+        eprintln!(
+            "pixel {p:2} measured {}: mean {m:+.3} (exact {m_true:+.3}), std {s:.3} (exact {s_true:.3})",
+            mask.data()[p]
+        );
+        worst_mean = worst_mean.max((m - m_true).abs());
+        worst_std = worst_std.max((s / s_true - 1.0).abs());
+    }
+    eprintln!("worst mean error {worst_mean:.4}, worst relative std error {worst_std:.4}");
+    // Tolerances: 0.1 absolute on the mean (a tenth of the prior's std), 15 % on the std.
+    assert!(worst_mean < 0.1, "largest mean error {worst_mean:.3}");
+    assert!(
+        worst_std < 0.15,
+        "largest relative std error {worst_std:.3}"
+    );
+}
+
+/// The U-Net's one-pass noise-matching gradient equals the trait's two-call default (ε̂, then the
+/// VJP with ε̂ − ε), on the shipped prior.
+#[test]
+fn unet_noise_matching_gradient_matches_the_default() {
+    let device = default_device();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/models/cine64-small");
+    let net = cinediff::io::model_dir::load_denoiser(std::path::Path::new(dir), &device).unwrap();
+    let shape = net.image_shape().unwrap();
+    let len: usize = shape.iter().product();
+    let mut x = vec![0.0f32; 2 * len];
+    let mut eps = vec![0.0f32; 2 * len];
+    let mut rng = substream(4, 0);
+    fill_standard_normal(&mut rng, &mut x);
+    fill_standard_normal(&mut rng, &mut eps);
+    let x = ImageBatch::new([2, shape[0], shape[1], shape[2]], x).unwrap();
+    let eps = ImageBatch::new([2, shape[0], shape[1], shape[2]], eps).unwrap();
+    let t = 300;
+    let (loss, grad) = net.noise_matching_grad(&x, t, &eps).unwrap();
+    let eps_hat = net.predict_noise(&x, t).unwrap();
+    let diff = ImageBatch::lincomb(1.0, &eps_hat, -1.0, &eps).unwrap();
+    let (_, vjp) = net.predict_noise_vjp(&x, t, &diff).unwrap();
+    for i in 0..2 {
+        let want: f64 = diff.image(i).iter().map(|&d| (d as f64).powi(2)).sum();
+        assert!(
+            (loss[i] - want).abs() < 1e-3 * want,
+            "{} vs {want}",
+            loss[i]
+        );
+    }
+    let scale = vjp.data().iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let err = grad
+        .data()
+        .iter()
+        .zip(vjp.data())
+        .fold(0.0f32, |m, (g, v)| m.max((g - 2.0 * v).abs()));
+    assert!(err < 1e-3 * scale, "max error {err} vs scale {scale}");
+}
