@@ -11,6 +11,7 @@ mod reconstruct;
 mod sample;
 mod simulate;
 mod train;
+mod train_aps;
 mod train_transition;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Train SeqDiff+'s transition model (a small video transformer) on sequences from a .npy file.
     TrainTransition(train_transition::TrainTransitionArgs),
+    /// Distil a prior into an APS conditional flow for one operator family (one network
+    /// evaluation per posterior sample).
+    TrainAps(train_aps::TrainApsArgs),
     /// Draw unconditional samples from a trained prior.
     Sample(sample::SampleArgs),
     /// Measure a known image or sequence (MRI, ultrasound lines, inpainting, …) into a bundle.
@@ -61,6 +65,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Phantom(args) => phantom::run(args),
         Command::Train(args) => train::run(args),
         Command::TrainTransition(args) => train_transition::run(args),
+        Command::TrainAps(args) => train_aps::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Reconstruct(args) => reconstruct::run(args),

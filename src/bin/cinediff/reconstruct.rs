@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use cinediff::aps::ApsEstimate;
 use cinediff::baselines::ZeroFilled;
 use cinediff::bundle::Bundle;
 use cinediff::diffusion::{ClippedDenoiser, Denoiser};
 use cinediff::io::bundle::read_bundle;
 use cinediff::io::gif::{write_cine as write_cine_gif, Panel};
-use cinediff::io::model_dir::{load_denoiser, load_transition, write_json};
+use cinediff::io::model_dir::{load_aps, load_denoiser, load_transition, write_json};
 use cinediff::io::{npy, png};
 use cinediff::method_settings::{
     build_classic, build_sampler, ClassicKind, ClassicSettings, Resolved as MethodResolved,
@@ -61,6 +62,9 @@ pub enum MethodArg {
     /// SeqDiff+: as seqdiff, warm-starting from a transition model's prediction (--transition).
     #[value(name = "seqdiff+")]
     SeqdiffPlus,
+    /// APS: a trained conditional flow (--model an APS model from train-aps) draws --samples
+    /// posterior samples per frame, one network evaluation each.
+    Aps,
 }
 
 impl MethodArg {
@@ -113,14 +117,16 @@ impl From<SamplerArg> for SamplerKind {
 #[command(after_help = "Examples:\n  \
 cinediff reconstruct --bundle b/ --method tv --lambda 0.01 --out r_tv/\n  \
 cinediff reconstruct --bundle b/ --method ddim-dc --model models/cine64-small --steps 50 --seed 0 --out r/\n  \
-cinediff reconstruct --bundle b/ --method seqdiff --sampler ddim-dc --steps 200 --warm-start 8 --model models/cine64-small --out r/\n\n\
+cinediff reconstruct --bundle b/ --method seqdiff --sampler ddim-dc --steps 200 --warm-start 8 --model models/cine64-small --out r/\n  \
+cinediff reconstruct --bundle b/ --method aps --model models/cine64-aps-mri4x --samples 64 --out r/\n\n\
 Writes r/recon.npy (the truth's shape and dtype, else [T, H, W]; complex64 for complex bundles),\n\
 r/recon.png (magnitudes), r/config.toml (every resolved setting, the seed and the timing) and,\n\
 with --samples N >= 2, r/std.npy and r/std.png (per-pixel posterior standard deviation), and,\n\
 when the bundle holds truth.npy, r/metrics.json (PSNR/SSIM with data range max(truth frame), NRMSE,\n\
 NMSE, on magnitudes for complex images, per frame and mean). Sequence methods (independent,\n\
 seqdiff) also write frames.csv (per frame: steps, NFEs, seconds, residuals, PSNR/SSIM),\n\
-summary.json and cine.gif (truth, zero-filled, reconstruction, 4x error, side by side). The same seed gives byte-identical recon.npy.")]
+summary.json and cine.gif (truth, zero-filled, reconstruction, 4x error, side by side). aps also\n\
+writes samples.npy (up to 4 posterior draws, [k, T, H, W]). The same seed gives byte-identical recon.npy.")]
 pub struct ReconstructArgs {
     /// Measurement bundle directory (see README "Measurement bundles").
     #[arg(long)]
@@ -128,7 +134,7 @@ pub struct ReconstructArgs {
     /// Reconstruction method.
     #[arg(long, value_enum)]
     method: MethodArg,
-    /// Prior model directory (diffusion methods).
+    /// Prior model directory (diffusion methods), or the APS model (--method aps).
     #[arg(long)]
     model: Option<PathBuf>,
     /// Reverse diffusion steps (diffusion methods; for sequences, the grid of a cold frame).
@@ -247,8 +253,9 @@ fn parse_intensity(text: &str) -> Result<IntensityMatch, String> {
 }
 
 /// Every file `reconstruct` writes into `--out`.
-const OUTPUT_FILES: [&str; 9] = [
+const OUTPUT_FILES: [&str; 10] = [
     "cine.gif",
+    "samples.npy",
     "frames.csv",
     "summary.json",
     "recon.npy",
@@ -306,7 +313,12 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
     let mut settings = toml::Table::new();
     let start = Instant::now();
     let mut reports = None;
-    let (recon, std) = if args.method.is_diffusion() {
+    let mut draws: Option<Vec<Vec<Complex32>>> = None;
+    let (recon, std) = if args.method == MethodArg::Aps {
+        let estimate = run_aps(&args, &bundle, &mut settings)?;
+        draws = Some(estimate.draws);
+        (estimate.mean, estimate.std)
+    } else if args.method.is_diffusion() {
         let (estimate, frames) = run_diffusion(&args, &bundle, &mut settings)?;
         reports = frames;
         (estimate.mean, estimate.std)
@@ -329,6 +341,18 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
         .truth()
         .map(|t| t.shape.clone())
         .unwrap_or_else(|| spec.shape.to_vec());
+    if let Some(draws) = &draws {
+        let mut draws_shape = vec![draws.len()];
+        draws_shape.extend(spec.shape);
+        let values: Vec<Complex32> = draws.concat();
+        let path = args.out.join("samples.npy");
+        if spec.complex {
+            npy::write_npy_c64(&path, &draws_shape, &values)?;
+        } else {
+            let re: Vec<f32> = values.iter().map(|v| v.re).collect();
+            npy::write_npy_f32(&path, &draws_shape, &re)?;
+        }
+    }
     if spec.complex {
         npy::write_npy_c64(&recon_path, &shape, &recon)?;
     } else {
@@ -447,6 +471,42 @@ fn insert_resolved(settings: &mut toml::Table, resolved: MethodResolved) {
         };
         settings.insert(key.into(), value);
     }
+}
+
+/// Draws of every frame from an APS model (`--model`), their mean and spread.
+fn run_aps(
+    args: &ReconstructArgs,
+    bundle: &Bundle,
+    settings: &mut toml::Table,
+) -> anyhow::Result<ApsEstimate> {
+    let dir = args.model.as_deref().unwrap_or(Path::new(""));
+    let device = default_device();
+    let sampler = load_aps(dir, &device)
+        .with_context(|| format!("loading the APS model {}", dir.display()))?;
+    let family = &sampler.config().family;
+    settings.insert("model".into(), dir.display().to_string().into());
+    settings.insert("samples".into(), (args.samples as i64).into());
+    settings.insert(
+        "trained_for".into(),
+        format!(
+            "{} {} {}x, noise σ {}",
+            family.operator.name(),
+            family.mask.name(),
+            family.acceleration,
+            family.noise_sigma
+        )
+        .into(),
+    );
+    let frames = bundle.spec().frames();
+    let mut progress = Progress::new("aps", frames as u64);
+    let estimate = sampler.estimate(bundle, args.samples, 4, args.seed, &mut |done, _| {
+        progress.update(done as u64, "")
+    })?;
+    progress.finish();
+    let per_sample =
+        estimate.seconds_per_frame.iter().sum::<f64>() / (frames * args.samples) as f64;
+    settings.insert("seconds_per_sample".into(), per_sample.into());
+    Ok(estimate)
 }
 
 fn run_diffusion(

@@ -102,13 +102,35 @@ struct Resolved<'a> {
     parameters: usize,
 }
 
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    if args.checkpoint_every == 0 {
+/// The checks every training command makes on its run options before any work: a positive
+/// --checkpoint-every, not both --resume and --force, an existing model in `out` only replaced with
+/// --force, and a checkpoint to resume from with --resume.
+pub(crate) fn check_run_options(
+    out: &Path,
+    checkpoint_every: usize,
+    resume: bool,
+    force: bool,
+) -> anyhow::Result<()> {
+    if checkpoint_every == 0 {
         anyhow::bail!("invalid --checkpoint-every: expected > 0, got 0");
     }
-    if args.resume && args.force {
+    if resume && force {
         anyhow::bail!("--resume and --force contradict each other: choose one");
     }
+    if out.join(model_dir::CONFIG_FILE).exists() && !resume && !force {
+        anyhow::bail!(
+            "{} already holds a model; pass --resume to continue it or --force to replace it",
+            out.display()
+        );
+    }
+    if resume && !model_dir::has_checkpoint(out) {
+        anyhow::bail!("--resume: {} has no checkpoint/state.json", out.display());
+    }
+    Ok(())
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    check_run_options(&args.out, args.checkpoint_every, args.resume, args.force)?;
     let array = read_npy(&args.data)?;
     let (real, complex) = match &array {
         NpyArray::Real { data, .. } => (Some(data.as_slice()), None),
@@ -122,21 +144,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{}", args.data.display()))?;
     let [n, channels, size, _] = set.images.shape();
 
-    let existing = args.out.join(model_dir::CONFIG_FILE).exists();
-    if existing && !args.resume && !args.force {
-        anyhow::bail!(
-            "{} already holds a model; pass --resume to continue it or --force to replace it",
-            args.out.display()
-        );
-    }
     let preset = args.preset.unwrap_or(Preset::Small);
     let mut train_config = if args.resume {
-        if !model_dir::has_checkpoint(&args.out) {
-            anyhow::bail!(
-                "--resume: {} has no checkpoint/state.json",
-                args.out.display()
-            );
-        }
         // A resumed run continues with the settings it was started with; only --steps may extend it.
         let fixed = [
             ("--preset", args.preset.is_some()),

@@ -16,7 +16,7 @@ use cinediff::train::{Flips, StepReport, TrainConfig};
 use clap::Args;
 use serde::Serialize;
 
-use crate::train::{run_training_loop, TrainingRun};
+use crate::train::{check_run_options, run_training_loop, TrainingRun};
 
 /// Options of `cinediff train-transition`.
 #[derive(Args)]
@@ -125,12 +125,7 @@ impl TrainingRun for TransitionRun<'_> {
 }
 
 pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
-    if args.checkpoint_every == 0 {
-        anyhow::bail!("invalid --checkpoint-every: expected > 0, got 0");
-    }
-    if args.resume && args.force {
-        anyhow::bail!("--resume and --force contradict each other: choose one");
-    }
+    check_run_options(&args.out, args.checkpoint_every, args.resume, args.force)?;
     let array = read_npy(&args.data)?;
     let &[_, frames, _, _] = array.shape() else {
         anyhow::bail!(
@@ -151,21 +146,8 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{}", args.data.display()))?;
     let [_, channels, size, _] = set.images.shape();
 
-    let existing = args.out.join(model_dir::CONFIG_FILE).exists();
-    if existing && !args.resume && !args.force {
-        anyhow::bail!(
-            "{} already holds a model; pass --resume to continue it or --force to replace it",
-            args.out.display()
-        );
-    }
     let device = default_device();
     let (model_config, trainer) = if args.resume {
-        if !model_dir::has_checkpoint(&args.out) {
-            anyhow::bail!(
-                "--resume: {} has no checkpoint/state.json",
-                args.out.display()
-            );
-        }
         let config = model_dir::read_transition_config(&args.out)?;
         let net = &config.network;
         if net.in_channels != channels || net.height != size || net.width != size {
