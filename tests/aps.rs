@@ -44,6 +44,7 @@ fn model_config() -> ApsModelConfig {
             hidden: 16,
             cond_features: 8,
             initial_log_std: (0.5f32).ln(),
+            kspace_scale: false,
         },
         normalization: Normalization {
             offset: 0.0,

@@ -48,6 +48,11 @@ pub struct FlowConfig {
     pub cond_features: usize,
     /// ρ₀: the output layer's initial log standard deviation (network units).
     pub initial_log_std: f32,
+    /// A k-space scaling layer (complex images): h ↦ F⁻¹(e^{κ(pattern)} ⊙ F h), F the centred
+    /// orthonormal 2-D DFT, κ from the sampling-pattern channel (zero at initialisation), so the
+    /// spread of measured and unmeasured frequencies is learned separately.
+    #[serde(default)]
+    pub kspace_scale: bool,
 }
 
 impl Default for FlowConfig {
@@ -62,6 +67,7 @@ impl Default for FlowConfig {
             hidden: 64,
             cond_features: 16,
             initial_log_std: (0.1f32).ln(),
+            kspace_scale: true,
         }
     }
 }
@@ -106,6 +112,13 @@ impl FlowConfig {
                 return Err(Error::invalid(what, format!("1..={max}"), v));
             }
         }
+        if self.kspace_scale && self.in_channels != 2 {
+            return Err(Error::invalid(
+                "flow kspace_scale",
+                "complex images (in_channels 2)",
+                format!("in_channels {}", self.in_channels),
+            ));
+        }
         if !(self.initial_log_std.is_finite() && self.initial_log_std.abs() <= 10.0) {
             return Err(Error::invalid(
                 "flow initial_log_std",
@@ -144,6 +157,9 @@ impl FlowConfig {
         Ok(ConditionalFlow {
             levels,
             output: ConvNet::new(self.cond_channels, self.hidden, 2 * c, true, device),
+            kspace: self.kspace_scale.then(|| KSpaceScale {
+                net: ConvNet::new(1, 16, 1, true, device),
+            }),
             in_channels: c,
             initial_log_std: self.initial_log_std,
         })
@@ -409,11 +425,92 @@ struct FlowLevel {
     steps: Vec<FlowStep>,
 }
 
+/// Bound on |κ| of the k-space scaling (soft, through tanh).
+const KSPACE_LOG_SCALE_LIMIT: f32 = 6.0;
+
+/// h ↦ F⁻¹(e^κ ⊙ F h) on complex images `[B, 2, H, W]` (re, im), κ `[B, 1, H, W]` per frequency
+/// from the sampling pattern; F is unitary, so the log-det is 2·Σκ (κ scales re and im).
+#[derive(Module, Debug)]
+struct KSpaceScale {
+    net: ConvNet,
+}
+
+/// cos and −sin parts of the centred orthonormal DFT matrix of size n,
+/// F[k, m] = e^{−2πi (k − n/2)(m − n/2)/n}/√n (= fftshift ∘ fft ∘ ifftshift, symmetric).
+fn centred_dft(n: usize, device: &Device) -> (Tensor<2>, Tensor<2>) {
+    let norm = (n as f64).sqrt();
+    let half = (n / 2) as f64;
+    let (mut c, mut s) = (Vec::with_capacity(n * n), Vec::with_capacity(n * n));
+    for k in 0..n {
+        for m in 0..n {
+            let theta = 2.0 * std::f64::consts::PI * (k as f64 - half) * (m as f64 - half) / n as f64;
+            c.push((theta.cos() / norm) as f32);
+            s.push((-theta.sin() / norm) as f32);
+        }
+    }
+    (
+        Tensor::from_data(TensorData::new(c, [n, n]), device),
+        Tensor::from_data(TensorData::new(s, [n, n]), device),
+    )
+}
+
+/// (re, im) @ (C + i·sign·S) along the last axis of `[B, 1, H, W]` tensors.
+fn dft_last_axis(
+    re: Tensor<4>,
+    im: Tensor<4>,
+    c: &Tensor<2>,
+    s: &Tensor<2>,
+    sign: f32,
+) -> (Tensor<4>, Tensor<4>) {
+    let [b, one, h, w] = re.dims();
+    let a = re.reshape([b * one * h, w]);
+    let bb = im.reshape([b * one * h, w]);
+    let s = s.clone() * sign;
+    let out_re = a.clone().matmul(c.clone()) - bb.clone().matmul(s.clone());
+    let out_im = a.matmul(s) + bb.matmul(c.clone());
+    (out_re.reshape([b, one, h, w]), out_im.reshape([b, one, h, w]))
+}
+
+/// The centred orthonormal 2-D DFT of (re, im) (`inverse`: its conjugate transpose).
+fn dft2(re: Tensor<4>, im: Tensor<4>, inverse: bool) -> (Tensor<4>, Tensor<4>) {
+    let [_, _, h, w] = re.dims();
+    let sign = if inverse { -1.0 } else { 1.0 };
+    let device = re.device();
+    let (cw, sw) = centred_dft(w, &device);
+    let (re, im) = dft_last_axis(re, im, &cw, &sw, sign);
+    let (ch, sh) = if h == w { (cw, sw) } else { centred_dft(h, &device) };
+    let (re, im) = dft_last_axis(re.swap_dims(2, 3), im.swap_dims(2, 3), &ch, &sh, sign);
+    (re.swap_dims(2, 3), im.swap_dims(2, 3))
+}
+
+impl KSpaceScale {
+    /// κ from the pattern channel.
+    fn log_scale(&self, pattern: Tensor<4>) -> Tensor<4> {
+        (self.net.forward(pattern) / KSPACE_LOG_SCALE_LIMIT).tanh() * KSPACE_LOG_SCALE_LIMIT
+    }
+
+    fn apply(&self, h: Tensor<4>, pattern: Tensor<4>, inverse: bool) -> (Tensor<4>, Tensor<1>) {
+        let [b, _, _, _] = h.dims();
+        let kappa = self.log_scale(pattern);
+        let (re, im) = (h.clone().narrow(1, 0, 1), h.narrow(1, 1, 1));
+        let (kr, ki) = dft2(re, im, false);
+        let factor = if inverse {
+            kappa.clone().neg().exp()
+        } else {
+            kappa.clone().exp()
+        };
+        let (re, im) = dft2(kr * factor.clone(), ki * factor, true);
+        let logdet = kappa.reshape([b as i32, -1]).sum_dim(1).reshape([b]) * 2.0;
+        (Tensor::cat(vec![re, im], 1), logdet)
+    }
+}
+
 /// The conditional flow G_φ(z; c).
 #[derive(Module, Debug)]
 pub struct ConditionalFlow {
     levels: Vec<FlowLevel>,
     output: ConvNet,
+    kspace: Option<KSpaceScale>,
     in_channels: usize,
     initial_log_std: f32,
 }
@@ -480,17 +577,26 @@ impl ConditionalFlow {
         for _ in &self.levels {
             h = unsqueeze(h);
         }
-        let (mu, rho) = self.output_affine(cond);
-        let x = mu + h * rho.clone().exp();
+        let (mu, rho) = self.output_affine(cond.clone());
+        let mut h = h * rho.clone().exp();
         logdet = logdet + rho.reshape([b as i32, -1]).sum_dim(1).reshape([b]);
-        (x, logdet)
+        if let Some(k) = &self.kspace {
+            let (scaled, ld) = k.apply(h, cond.narrow(1, self.in_channels, 1), false);
+            h = scaled;
+            logdet = logdet + ld;
+        }
+        (mu + h, logdet)
     }
 
     /// z = G⁻¹(x; c) (the inverse of [`Self::forward`]).
     pub fn inverse(&self, x: Tensor<4>, cond: Tensor<4>) -> Result<Tensor<4>> {
         let features = self.features(cond.clone());
-        let (mu, rho) = self.output_affine(cond);
-        let mut h = (x - mu) * rho.neg().exp();
+        let (mu, rho) = self.output_affine(cond.clone());
+        let mut h = x - mu;
+        if let Some(k) = &self.kspace {
+            h = k.apply(h, cond.narrow(1, self.in_channels, 1), true).0;
+        }
+        let mut h = h * rho.neg().exp();
         for _ in &self.levels {
             h = squeeze(h);
         }
@@ -537,6 +643,7 @@ mod tests {
             hidden: 8,
             cond_features: 4,
             initial_log_std: -0.5,
+            kspace_scale: true,
         }
     }
 
@@ -691,6 +798,27 @@ mod tests {
         );
         // Not the trivial value of an untrained flow.
         assert!((flow_logdet - config.initial_log_std as f64 * 32.0).abs() > 0.1);
+    }
+
+    #[test]
+    fn dft2_is_the_centred_orthonormal_fft_of_the_mri_operator() {
+        let device = default_device();
+        let (h, w) = (8, 8);
+        let mut v = vec![0.0f32; 2 * h * w];
+        crate::rng::fill_standard_normal(&mut crate::rng::substream(3, 0), &mut v);
+        let re = Tensor::<4>::from_data(TensorData::new(v[..h * w].to_vec(), [1, 1, h, w]), &device);
+        let im = Tensor::<4>::from_data(TensorData::new(v[h * w..].to_vec(), [1, 1, h, w]), &device);
+        let (kr, ki) = dft2(re, im, false);
+        let (kr, ki) = (tensor_to_vec(kr).unwrap(), tensor_to_vec(ki).unwrap());
+        let fft = crate::physics::fft::Fft2::new([h, w]).unwrap();
+        let mut buf: Vec<num_complex::Complex32> = (0..h * w)
+            .map(|k| num_complex::Complex32::new(v[k], v[h * w + k]))
+            .collect();
+        let mut scratch = fft.make_scratch();
+        fft.forward_centered(&mut buf, &mut scratch).unwrap();
+        for k in 0..h * w {
+            assert!((buf[k].re - kr[k]).abs() < 1e-4 && (buf[k].im - ki[k]).abs() < 1e-4, "{k}");
+        }
     }
 
     #[test]

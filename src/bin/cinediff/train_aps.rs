@@ -215,6 +215,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
                 hidden: args.hidden,
                 cond_features: args.cond_features,
                 initial_log_std: args.initial_std.ln(),
+                kspace_scale: channels == 2,
             },
             normalization: prior_config.normalization,
             family: MeasurementFamily {
