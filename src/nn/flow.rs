@@ -443,7 +443,8 @@ fn centred_dft(n: usize, device: &Device) -> (Tensor<2>, Tensor<2>) {
     let (mut c, mut s) = (Vec::with_capacity(n * n), Vec::with_capacity(n * n));
     for k in 0..n {
         for m in 0..n {
-            let theta = 2.0 * std::f64::consts::PI * (k as f64 - half) * (m as f64 - half) / n as f64;
+            let theta =
+                2.0 * std::f64::consts::PI * (k as f64 - half) * (m as f64 - half) / n as f64;
             c.push((theta.cos() / norm) as f32);
             s.push((-theta.sin() / norm) as f32);
         }
@@ -468,7 +469,10 @@ fn dft_last_axis(
     let s = s.clone() * sign;
     let out_re = a.clone().matmul(c.clone()) - bb.clone().matmul(s.clone());
     let out_im = a.matmul(s) + bb.matmul(c.clone());
-    (out_re.reshape([b, one, h, w]), out_im.reshape([b, one, h, w]))
+    (
+        out_re.reshape([b, one, h, w]),
+        out_im.reshape([b, one, h, w]),
+    )
 }
 
 /// The centred orthonormal 2-D DFT of (re, im) (`inverse`: its conjugate transpose).
@@ -478,7 +482,11 @@ fn dft2(re: Tensor<4>, im: Tensor<4>, inverse: bool) -> (Tensor<4>, Tensor<4>) {
     let device = re.device();
     let (cw, sw) = centred_dft(w, &device);
     let (re, im) = dft_last_axis(re, im, &cw, &sw, sign);
-    let (ch, sh) = if h == w { (cw, sw) } else { centred_dft(h, &device) };
+    let (ch, sh) = if h == w {
+        (cw, sw)
+    } else {
+        centred_dft(h, &device)
+    };
     let (re, im) = dft_last_axis(re.swap_dims(2, 3), im.swap_dims(2, 3), &ch, &sh, sign);
     (re.swap_dims(2, 3), im.swap_dims(2, 3))
 }
@@ -806,8 +814,10 @@ mod tests {
         let (h, w) = (8, 8);
         let mut v = vec![0.0f32; 2 * h * w];
         crate::rng::fill_standard_normal(&mut crate::rng::substream(3, 0), &mut v);
-        let re = Tensor::<4>::from_data(TensorData::new(v[..h * w].to_vec(), [1, 1, h, w]), &device);
-        let im = Tensor::<4>::from_data(TensorData::new(v[h * w..].to_vec(), [1, 1, h, w]), &device);
+        let re =
+            Tensor::<4>::from_data(TensorData::new(v[..h * w].to_vec(), [1, 1, h, w]), &device);
+        let im =
+            Tensor::<4>::from_data(TensorData::new(v[h * w..].to_vec(), [1, 1, h, w]), &device);
         let (kr, ki) = dft2(re, im, false);
         let (kr, ki) = (tensor_to_vec(kr).unwrap(), tensor_to_vec(ki).unwrap());
         let fft = crate::physics::fft::Fft2::new([h, w]).unwrap();
@@ -817,7 +827,10 @@ mod tests {
         let mut scratch = fft.make_scratch();
         fft.forward_centered(&mut buf, &mut scratch).unwrap();
         for k in 0..h * w {
-            assert!((buf[k].re - kr[k]).abs() < 1e-4 && (buf[k].im - ki[k]).abs() < 1e-4, "{k}");
+            assert!(
+                (buf[k].re - kr[k]).abs() < 1e-4 && (buf[k].im - ki[k]).abs() < 1e-4,
+                "{k}"
+            );
         }
     }
 

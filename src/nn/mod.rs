@@ -1,6 +1,7 @@
 //! Neural networks (burn). Models are backend-free burn modules; the backend is chosen at run time
 //! through the burn `Device` (flex CPU by default, CUDA with the `cuda` feature).
 
+pub mod aid;
 pub mod device;
 pub mod flow;
 pub mod transition;

@@ -221,7 +221,7 @@ pub struct ResBlock {
 }
 
 impl ResBlock {
-    fn new(
+    pub(crate) fn new(
         cin: usize,
         cout: usize,
         temb: usize,
@@ -245,7 +245,7 @@ impl ResBlock {
         }
     }
 
-    fn forward(&self, x: Tensor<4>, temb: &Tensor<2>) -> Tensor<4> {
+    pub(crate) fn forward(&self, x: Tensor<4>, temb: &Tensor<2>) -> Tensor<4> {
         let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
         let [n, c, _, _] = h.dims();
         let t = self
@@ -352,15 +352,44 @@ pub struct UNet {
 impl UNet {
     /// ε̂ = ε_θ(x_t, t) for images `x` `[n, c, h, w]` and one timestep per image.
     pub fn forward(&self, x: Tensor<4>, timesteps: &[usize]) -> Tensor<4> {
+        self.forward_with_hook(x, timesteps, &mut |_, h| h)
+    }
+
+    /// The time embedding MLP(sinusoid(t)) `[n, 4·base]` the residual blocks receive.
+    pub fn time_embedding(&self, timesteps: &[usize], device: &Device) -> Tensor<2> {
+        let temb = sinusoidal_embedding(timesteps, self.time_dim, device);
+        self.time_mlp2.forward(silu(self.time_mlp1.forward(temb)))
+    }
+
+    /// [`Self::forward`] with `hook(level, h)` applied to the output of the first block of every
+    /// encoder level (AID injects its conditioning features there).
+    pub fn forward_with_hook(
+        &self,
+        x: Tensor<4>,
+        timesteps: &[usize],
+        hook: &mut dyn FnMut(usize, Tensor<4>) -> Tensor<4>,
+    ) -> Tensor<4> {
         let device = x.device();
-        let temb = sinusoidal_embedding(timesteps, self.time_dim, &device);
-        let temb = self.time_mlp2.forward(silu(self.time_mlp1.forward(temb)));
+        let temb = self.time_embedding(timesteps, &device);
         let mut h = self.conv_in.forward(x);
         let mut skips = vec![h.clone()];
+        let (mut level, mut first_of_level) = (0usize, true);
         for stage in &self.down {
             h = match stage {
-                DownStage::Block(block) => block.forward(h, &temb),
-                DownStage::Downsample(conv) => conv.forward(h),
+                DownStage::Block(block) => {
+                    let out = block.forward(h, &temb);
+                    if first_of_level {
+                        first_of_level = false;
+                        hook(level, out)
+                    } else {
+                        out
+                    }
+                }
+                DownStage::Downsample(conv) => {
+                    level += 1;
+                    first_of_level = true;
+                    conv.forward(h)
+                }
             };
             skips.push(h.clone());
         }
