@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::aps::{ApsModelConfig, ApsSampler};
 use crate::error::{Error, Result};
+use crate::nn::aid::{AidModelConfig, AidNet};
 use crate::nn::transition::{TransitionModelConfig, TransitionPredictor};
 use crate::nn::unet::UNet;
 use crate::nn::unet_denoiser::{DiffusionModelConfig, UNetDenoiser};
+use crate::train::aid::AidTrainer;
 use crate::train::aps::ApsTrainer;
 use crate::train::transition::TransitionTrainer;
 use crate::train::{build_optimizer, TrainConfig, Trainer};
@@ -350,6 +352,55 @@ pub fn save_aps_checkpoint(
             train: trainer.config().clone(),
         },
     )
+}
+
+/// Writes an AID model's `config.json`, EMA weights and resumable checkpoint.
+pub fn save_aid_checkpoint(
+    dir: &Path,
+    config: &AidModelConfig,
+    trainer: &AidTrainer,
+) -> Result<()> {
+    save_network_checkpoint(
+        dir,
+        config,
+        trainer.model(),
+        trainer.ema(),
+        trainer.optimizer(),
+        &TrainState {
+            step: trainer.step_count(),
+            train: trainer.config().clone(),
+        },
+    )
+}
+
+/// Reads and validates an AID model's `dir/config.json`.
+pub fn read_aid_config(dir: &Path) -> Result<AidModelConfig> {
+    let path = dir.join(CONFIG_FILE);
+    let config: AidModelConfig = read_json(&path)?;
+    config.validate().map_err(|e| Error::Format {
+        path,
+        reason: e.to_string(),
+    })?;
+    Ok(config)
+}
+
+/// Loads an AID model directory: its config and network (EMA weights) on `device`.
+pub fn load_aid(dir: &Path, device: &Device) -> Result<(AidModelConfig, AidNet)> {
+    let config = read_aid_config(dir)?;
+    let net = load_weights_into(config.network.init(device)?, &dir.join(WEIGHTS_FILE))?;
+    Ok((config, net))
+}
+
+/// Restores an AID trainer from `dir`'s checkpoint.
+pub fn resume_aid_trainer(
+    dir: &Path,
+    config: &AidModelConfig,
+    fresh: AidTrainer,
+    device: &Device,
+) -> Result<AidTrainer> {
+    let (model, ema, optimizer, step) =
+        read_checkpoint(dir, || config.network.init(device), fresh.config())?;
+    Ok(fresh.resume(model, ema, optimizer, step))
 }
 
 /// Reads and validates an APS model's `dir/config.json`.

@@ -28,6 +28,49 @@ use crate::nn::unet::{ResBlock, UNet, UNetConfig};
 /// Longest conditioning window.
 pub const MAX_WINDOW: usize = 32;
 
+/// `kind` of an AID model directory's config.json.
+pub const AID_KIND: &str = "aid";
+
+/// An AID model directory's `config.json`: the network, the diffusion it was trained with, and
+/// how (two-stage: the per-frame prior frozen, only the branch trained).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AidModelConfig {
+    /// Always [`AID_KIND`].
+    pub kind: String,
+    /// The branch around the per-frame U-Net (`network.unet` is the U-Net's architecture).
+    pub network: AidConfig,
+    /// Noise schedule, T and normalisation (the per-frame prior's, or fitted to the data).
+    pub diffusion: crate::nn::unet_denoiser::DiffusionModelConfig,
+    /// Two-stage training: the U-Net came from a trained prior and stays frozen.
+    pub frozen_prior: bool,
+    /// The prior the U-Net came from (a path, for the model card), if any.
+    pub prior: Option<String>,
+}
+
+impl AidModelConfig {
+    /// Checks every part (and that the network's U-Net is the diffusion config's).
+    pub fn validate(&self) -> Result<()> {
+        if self.kind != AID_KIND {
+            return Err(Error::invalid(
+                "model kind",
+                format!("\"{AID_KIND}\""),
+                format!("\"{}\"", self.kind),
+            ));
+        }
+        self.network.validate()?;
+        self.diffusion.validate()?;
+        if self.network.unet != self.diffusion.unet {
+            return Err(Error::invalid(
+                "aid network.unet",
+                "the same architecture as diffusion.unet",
+                "a different one",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Architecture of the AID network; saved as JSON beside the weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,6 +166,8 @@ impl AidConfig {
             branch,
             connectors,
             window: self.window,
+            in_channels: u.in_channels,
+            image_size: u.image_size,
         })
     }
 }
@@ -260,6 +305,8 @@ pub struct AidNet {
     branch: Vec<BranchLevel>,
     connectors: Vec<Connector>,
     window: usize,
+    in_channels: usize,
+    image_size: usize,
 }
 
 /// `[B, L, …]` → `[B·L, …]` for 5-D frame stacks.
@@ -274,9 +321,22 @@ impl AidNet {
         &self.unet
     }
 
+    /// `[c, h, w]` of a frame.
+    pub fn frame_shape(&self) -> [usize; 3] {
+        [self.in_channels, self.image_size, self.image_size]
+    }
+
     /// L, the longest conditioning window.
     pub fn window(&self) -> usize {
         self.window
+    }
+
+    /// The same network with the U-Net frozen (no gradients, for two-stage training).
+    pub fn freeze_prior(self) -> Self {
+        Self {
+            unet: self.unet.freeze(),
+            ..self
+        }
     }
 
     /// The branch's feature of every level for conditioning frames `cond` `[B, K, C, H, W]`

@@ -69,7 +69,12 @@ impl UNetDenoiser {
         })
     }
 
-    /// The model description.
+    /// The plain (non-autodiff) network.
+    pub fn into_unet(self) -> UNet {
+        self.plain
+    }
+
+    /// The model's description.
     pub fn config(&self) -> &DiffusionModelConfig {
         &self.config
     }

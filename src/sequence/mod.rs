@@ -8,6 +8,8 @@
 //!   (Stevens et al., SeqDiff, ICASSP 2025), so it runs only `warm_steps` steps.
 //! - [`SeqDiffPlus`]: as SeqDiff, but warm-starts from a transition model's prediction of the frame
 //!   from the last K posterior samples.
+//! - [`Aid`]: every frame from noise with AID's autoregressive denoiser, conditioned on the
+//!   posterior samples of the frames before it (Luo et al. 2024).
 //!
 //! Options every strategy shares ([`SequenceOptions`]): several particles per frame (each particle
 //! continues its own chain; the reconstruction is their mean, their spread an uncertainty map), a
@@ -19,10 +21,12 @@
 //! Randomness: particle p of frame t draws from `substream(seed, t·P + p)`, so a frame's result
 //! depends only on the seed, its inputs and its history, never on timing.
 
+pub mod aid;
 pub mod independent;
 pub mod seqdiff;
 pub mod seqdiff_plus;
 
+pub use aid::{Aid, AidDenoiser};
 pub use independent::Independent;
 pub use seqdiff::SeqDiff;
 pub use seqdiff_plus::SeqDiffPlus;
@@ -34,6 +38,7 @@ use num_complex::Complex32;
 use crate::bundle::Bundle;
 use crate::data::Normalization;
 use crate::diffusion::samplers::{Start, StepInfo};
+use crate::diffusion::Denoiser;
 use crate::error::{Error, Result};
 use crate::image::ImageBatch;
 use crate::physics::complex::image_to_complex;
@@ -51,6 +56,21 @@ pub trait SequenceStrategy {
     /// or `None` for a cold start. `history` holds the posterior samples of the frames before t,
     /// oldest first (at most [`HISTORY_FRAMES`] of them).
     fn warm_image(&mut self, t: usize, history: &[ImageBatch]) -> Result<Option<ImageBatch>>;
+
+    /// How many past frames the strategy needs in `history`.
+    fn history_frames(&self) -> usize {
+        HISTORY_FRAMES
+    }
+
+    /// The noise predictor frame `t` is sampled with, or `None` for the prior's (every strategy
+    /// but AID, whose denoiser is conditioned on the frames before t).
+    fn frame_denoiser<'s>(
+        &'s self,
+        _t: usize,
+        _history: &[ImageBatch],
+    ) -> Result<Option<Box<dyn Denoiser + 's>>> {
+        Ok(None)
+    }
 }
 
 /// Past frames kept for the strategies (a transition model looks at the last few).
@@ -226,8 +246,9 @@ pub fn run_sequence(
         let mut rngs: Vec<SeededRng> = (0..p)
             .map(|k| substream(seed, (t * p + k) as u64))
             .collect();
+        let conditioned = strategy.frame_denoiser(t, &history)?;
         let problem = PosteriorProblem {
-            denoiser: prior.denoiser,
+            denoiser: conditioned.as_deref().unwrap_or(prior.denoiser),
             schedule: prior.schedule,
             timesteps,
             measurements: &measurements,
@@ -256,7 +277,7 @@ pub fn run_sequence(
         let residual = relative_norm(&ax, y);
         mean.extend(frame_mean);
         history.push(x);
-        if history.len() > HISTORY_FRAMES {
+        if history.len() > strategy.history_frames().max(1) {
             history.remove(0);
         }
         reports.push(FrameReport {

@@ -25,7 +25,9 @@ use crate::image::ImageBatch;
 use crate::nn::flow::ConditionalFlow;
 use crate::nn::unet_denoiser::tensor_to_vec;
 use crate::rng::{fill_standard_normal, substream};
-use crate::train::{build_optimizer, optimization_step, Flips, StepReport, TrainConfig};
+use crate::train::{
+    build_optimizer, optimization_step, push_flipped, Flips, StepReport, TrainConfig,
+};
 
 /// The per-dimension terms of one step's objective (batch means, nats per image value).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -173,17 +175,8 @@ impl ApsTrainer {
             let flip_x = matches!(self.config.flips, Flips::Horizontal | Flips::Both)
                 && rng.random_bool(0.5);
             let flip_y = self.config.flips == Flips::Both && rng.random_bool(0.5);
-            let img = data.image(i);
-            let mut user = vec![0.0f32; len];
-            for ch in 0..c {
-                for y in 0..s {
-                    let sy = if flip_y { s - 1 - y } else { y };
-                    for x in 0..s {
-                        let sx = if flip_x { s - 1 - x } else { x };
-                        user[(ch * s + y) * s + x] = img[(ch * s + sy) * s + sx];
-                    }
-                }
-            }
+            let mut user = Vec::with_capacity(len);
+            push_flipped(&mut user, data.image(i), [c, s, s], flip_x, flip_y);
             norm.denormalize(&mut user);
             let values: Vec<num_complex::Complex32> = (0..plane)
                 .map(|k| {

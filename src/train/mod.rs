@@ -4,6 +4,7 @@
 //! Each step draws all its randomness from `substream(seed, step)`, so a resumed run continues
 //! exactly where the interrupted one would have gone.
 
+pub mod aid;
 pub mod aps;
 pub mod preset;
 pub mod transition;
@@ -254,16 +255,7 @@ impl Trainer {
             let flip_x = matches!(self.config.flips, Flips::Horizontal | Flips::Both)
                 && rng.random_bool(0.5);
             let flip_y = self.config.flips == Flips::Both && rng.random_bool(0.5);
-            let img = data.image(i);
-            for ch in 0..c {
-                for y in 0..h {
-                    let sy = if flip_y { h - 1 - y } else { y };
-                    for x in 0..w {
-                        let sx = if flip_x { w - 1 - x } else { x };
-                        clean.push(img[(ch * h + sy) * w + sx]);
-                    }
-                }
-            }
+            push_flipped(&mut clean, data.image(i), [c, h, w], flip_x, flip_y);
         }
         let timesteps: Vec<usize> = (0..b).map(|_| rng.random_range(0..t_total)).collect();
         let mut noise = vec![0.0f32; b * len];
@@ -289,6 +281,28 @@ impl Trainer {
         )?;
         self.step = report.step;
         Ok(report)
+    }
+}
+
+/// Appends `img` (`[c, h, w]`, row-major) to `out`, mirrored left–right (`flip_x`) and/or
+/// up–down (`flip_y`): the augmentation of every trainer.
+pub(crate) fn push_flipped(
+    out: &mut Vec<f32>,
+    img: &[f32],
+    [c, h, w]: [usize; 3],
+    flip_x: bool,
+    flip_y: bool,
+) {
+    for ch in 0..c {
+        for y in 0..h {
+            let sy = if flip_y { h - 1 - y } else { y };
+            let row = &img[(ch * h + sy) * w..(ch * h + sy + 1) * w];
+            if flip_x {
+                out.extend(row.iter().rev());
+            } else {
+                out.extend_from_slice(row);
+            }
+        }
     }
 }
 

@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 use crate::image::ImageBatch;
 use crate::nn::transition::{TransitionModelConfig, TransitionNet};
 use crate::rng::{fill_standard_normal, substream, SeededRng};
-use crate::train::{build_optimizer, optimization_step, Flips, StepReport, TrainConfig};
+use crate::train::{
+    build_optimizer, optimization_step, push_flipped, Flips, StepReport, TrainConfig,
+};
 
 /// Training sequences in network space: `count` sequences of `frames` images `[c, h, w]`.
 pub struct Sequences {
@@ -45,8 +47,19 @@ impl Sequences {
         self.images.batch_size() / self.frames
     }
 
+    /// Frames per sequence.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// `[c, h, w]` of a frame.
+    pub fn frame_shape(&self) -> [usize; 3] {
+        let [_, c, h, w] = self.images.shape();
+        [c, h, w]
+    }
+
     /// Frame `t` of sequence `s`.
-    fn frame(&self, s: usize, t: usize) -> &[f32] {
+    pub(crate) fn frame(&self, s: usize, t: usize) -> &[f32] {
         self.images.image(s * self.frames + t)
     }
 }
@@ -177,17 +190,8 @@ impl TransitionTrainer {
                 } else {
                     first + j * stride
                 };
-                let img = data.frame(s, t);
                 let out = if j < k { &mut inputs } else { &mut targets };
-                for ch in 0..c {
-                    for y in 0..h {
-                        let sy = if flip_y { h - 1 - y } else { y };
-                        for x in 0..w {
-                            let sx = if flip_x { w - 1 - x } else { x };
-                            out.push(img[(ch * h + sy) * w + sx]);
-                        }
-                    }
-                }
+                push_flipped(out, data.frame(s, t), [c, h, w], flip_x, flip_y);
             }
             let start = inputs.len() - k * len;
             let mut noise = vec![0.0f32; k * len];

@@ -11,6 +11,7 @@ mod reconstruct;
 mod sample;
 mod simulate;
 mod train;
+mod train_aid;
 mod train_aps;
 mod train_transition;
 
@@ -38,6 +39,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Train SeqDiff+'s transition model (a small video transformer) on sequences from a .npy file.
     TrainTransition(train_transition::TrainTransitionArgs),
+    /// Train AID's autoregressive denoiser (per-frame U-Net + causal temporal branch) on sequences.
+    TrainAid(train_aid::TrainAidArgs),
     /// Distil a prior into an APS conditional flow for one operator family (one network
     /// evaluation per posterior sample).
     TrainAps(train_aps::TrainApsArgs),
@@ -66,6 +69,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::TrainTransition(args) => train_transition::run(args),
         Command::TrainAps(args) => train_aps::run(args),
+        Command::TrainAid(args) => train_aid::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Reconstruct(args) => reconstruct::run(args),

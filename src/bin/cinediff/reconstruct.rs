@@ -11,7 +11,7 @@ use cinediff::bundle::Bundle;
 use cinediff::diffusion::{ClippedDenoiser, Denoiser};
 use cinediff::io::bundle::read_bundle;
 use cinediff::io::gif::{write_cine as write_cine_gif, Panel};
-use cinediff::io::model_dir::{load_aps, load_denoiser, load_transition, write_json};
+use cinediff::io::model_dir::{load_aid, load_aps, load_denoiser, load_transition, write_json};
 use cinediff::io::{npy, png};
 use cinediff::method_settings::{
     build_classic, build_sampler, ClassicKind, ClassicSettings, Resolved as MethodResolved,
@@ -19,12 +19,14 @@ use cinediff::method_settings::{
 };
 use cinediff::metrics::{magnitude, sequence_metrics, sequence_metrics_complex, SequenceMetrics};
 use cinediff::nn::device::default_device;
+use cinediff::nn::UNetDenoiser;
 use cinediff::reconstruction::{
     intensity_factor, posterior_estimate, reconstruct_classic, stretched, IntensityMatch,
     PosteriorEstimate, Prior,
 };
 use cinediff::sequence::{
-    run_sequence, FrameReport, Independent, SeqDiff, SeqDiffPlus, SequenceOptions, SequenceStrategy,
+    run_sequence, Aid, FrameReport, Independent, SeqDiff, SeqDiffPlus, SequenceOptions,
+    SequenceStrategy,
 };
 use clap::{Args, ValueEnum};
 use num_complex::Complex32;
@@ -62,6 +64,10 @@ pub enum MethodArg {
     /// SeqDiff+: as seqdiff, warm-starting from a transition model's prediction (--transition).
     #[value(name = "seqdiff+")]
     SeqdiffPlus,
+    /// AID: every frame with the autoregressive prior (--model an AID model from train-aid),
+    /// conditioned on the reconstructions of the frames before it; --sampler ddim-dc is AID's
+    /// Algorithm 1.
+    Aid,
     /// APS: a trained conditional flow (--model an APS model from train-aps) draws --samples
     /// posterior samples per frame, one network evaluation each.
     Aps,
@@ -82,7 +88,7 @@ impl MethodArg {
     fn is_sequence(self) -> bool {
         matches!(
             self,
-            MethodArg::Independent | MethodArg::Seqdiff | MethodArg::SeqdiffPlus
+            MethodArg::Independent | MethodArg::Seqdiff | MethodArg::SeqdiffPlus | MethodArg::Aid
         )
     }
 }
@@ -519,7 +525,15 @@ fn run_diffusion(
         anyhow::bail!("invalid --steps: expected at least 1, got 0");
     }
     let device = default_device();
-    let denoiser = load_denoiser(model_dir, &device)?;
+    // AID's model directory holds the whole network; its U-Net is the per-frame prior.
+    let (denoiser, mut aid_net) = if args.method == MethodArg::Aid {
+        let (aid_config, net) = load_aid(model_dir, &device)
+            .with_context(|| format!("loading the AID model {}", model_dir.display()))?;
+        let unet = UNetDenoiser::new(aid_config.diffusion.clone(), net.unet().clone(), &device)?;
+        (unet, Some(net))
+    } else {
+        (load_denoiser(model_dir, &device)?, None)
+    };
     let config = denoiser.config().clone();
     let schedule = config.noise_schedule()?;
     let timesteps = schedule.timesteps(args.steps, args.spacing.into())?;
@@ -635,6 +649,13 @@ fn run_diffusion(
         };
         let mut strategy: Box<dyn SequenceStrategy> = match (args.method, &predictor) {
             (MethodArg::Seqdiff, _) => Box::new(SeqDiff),
+            (MethodArg::Aid, _) => Box::new(Aid::new(
+                aid_net
+                    .take()
+                    .ok_or_else(|| anyhow::anyhow!("AID network not loaded"))?,
+                clip_x0.map(|limit| (schedule.clone(), limit)),
+                &device,
+            )?),
             (MethodArg::SeqdiffPlus, Some(predictor)) => Box::new(SeqDiffPlus::new(
                 predictor,
                 config.normalization,
