@@ -468,3 +468,104 @@ fn sequence_core(x: &[f64], y: &[f64], shape: [usize; 3]) -> Result<SequenceMetr
     };
     Ok(SequenceMetrics { frames, mean })
 }
+
+/// Temporal statistics of a sequence (AID's coherence check): the mean absolute frame-to-frame
+/// difference (1/(T−1)) Σ_t mean_px |x_{t+1} − x_t| and, for lags ℓ = 1..=L, the autocorrelation
+/// r(ℓ) = mean_t corr(x_t, x_{t+ℓ}) (Pearson correlation over pixels).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TemporalStatistics {
+    /// Mean |x_{t+1} − x_t| over pixels and frame pairs.
+    pub mean_abs_difference: f64,
+    /// r(1), …, r(L).
+    pub autocorrelation: Vec<f64>,
+}
+
+/// [`TemporalStatistics`] of `frames` (`[T, H, W]` values, e.g. magnitudes), lags up to
+/// `max_lag` (capped at T − 1). Fails for fewer than 2 frames or a wrong length.
+pub fn temporal_statistics(
+    frames: &[f32],
+    shape: [usize; 3],
+    max_lag: usize,
+) -> Result<TemporalStatistics> {
+    let [t, h, w] = shape;
+    let plane = h * w;
+    if t < 2 || plane == 0 {
+        return Err(Error::invalid(
+            "sequence for temporal statistics",
+            "at least 2 frames",
+            t,
+        ));
+    }
+    if frames.len() != t * plane {
+        return Err(Error::Shape {
+            what: "sequence values".into(),
+            expected: shape.to_vec(),
+            got: vec![frames.len()],
+        });
+    }
+    let frame = |k: usize| &frames[k * plane..(k + 1) * plane];
+    let mut diff = 0.0f64;
+    for k in 0..t - 1 {
+        diff += frame(k)
+            .iter()
+            .zip(frame(k + 1))
+            .map(|(a, b)| (a - b).abs() as f64)
+            .sum::<f64>()
+            / plane as f64;
+    }
+    let corr = |a: &[f32], b: &[f32]| -> f64 {
+        let n = a.len() as f64;
+        let (ma, mb) = (
+            a.iter().map(|&v| v as f64).sum::<f64>() / n,
+            b.iter().map(|&v| v as f64).sum::<f64>() / n,
+        );
+        let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+        for (&x, &y) in a.iter().zip(b) {
+            let (dx, dy) = (x as f64 - ma, y as f64 - mb);
+            sab += dx * dy;
+            saa += dx * dx;
+            sbb += dy * dy;
+        }
+        if saa > 0.0 && sbb > 0.0 {
+            sab / (saa * sbb).sqrt()
+        } else {
+            0.0
+        }
+    };
+    let autocorrelation = (1..=max_lag.min(t - 1))
+        .map(|lag| {
+            (0..t - lag)
+                .map(|k| corr(frame(k), frame(k + lag)))
+                .sum::<f64>()
+                / (t - lag) as f64
+        })
+        .collect();
+    Ok(TemporalStatistics {
+        mean_abs_difference: diff / (t - 1) as f64,
+        autocorrelation,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporal_statistics_by_hand() {
+        // Frames 0, 1, 0 (constant images): |Δ| = 1 between each pair.
+        let f: Vec<f32> = [0.0f32, 1.0, 0.0].iter().flat_map(|&v| [v; 4]).collect();
+        let s = temporal_statistics(&f, [3, 2, 2], 2).unwrap();
+        assert_eq!(s.mean_abs_difference, 1.0);
+        // A ramp and its negative alternate: r(1) = −1, r(2) = +1.
+        let a = [0.0f32, 1.0, 2.0, 3.0];
+        let f: Vec<f32> = [1.0f32, -1.0, 1.0]
+            .iter()
+            .flat_map(|&m| a.map(|v| m * v))
+            .collect();
+        let s = temporal_statistics(&f, [3, 2, 2], 5).unwrap();
+        assert_eq!(s.autocorrelation.len(), 2);
+        assert!((s.autocorrelation[0] + 1.0).abs() < 1e-12);
+        assert!((s.autocorrelation[1] - 1.0).abs() < 1e-12);
+        assert!(temporal_statistics(&f, [1, 2, 2], 1).is_err());
+    }
+}

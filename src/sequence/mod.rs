@@ -26,7 +26,7 @@ pub mod independent;
 pub mod seqdiff;
 pub mod seqdiff_plus;
 
-pub use aid::{Aid, AidDenoiser};
+pub use aid::{generate as generate_aid, Aid, AidDenoiser};
 pub use independent::Independent;
 pub use seqdiff::SeqDiff;
 pub use seqdiff_plus::SeqDiffPlus;

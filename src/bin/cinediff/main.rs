@@ -3,6 +3,7 @@
 mod convert;
 mod demo;
 mod eval;
+mod generate;
 mod info;
 mod phantom;
 mod plot;
@@ -44,6 +45,8 @@ enum Command {
     /// Distil a prior into an APS conditional flow for one operator family (one network
     /// evaluation per posterior sample).
     TrainAps(train_aps::TrainApsArgs),
+    /// Generate sequences from an AID model, frame by frame, each conditioned on the frames before.
+    Generate(generate::GenerateArgs),
     /// Draw unconditional samples from a trained prior.
     Sample(sample::SampleArgs),
     /// Measure a known image or sequence (MRI, ultrasound lines, inpainting, …) into a bundle.
@@ -71,6 +74,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::TrainAps(args) => train_aps::run(args),
         Command::TrainAid(args) => train_aid::run(args),
         Command::Sample(args) => sample::run(args),
+        Command::Generate(args) => generate::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Reconstruct(args) => reconstruct::run(args),
         Command::Convert(args) => convert::run(args),
