@@ -421,6 +421,10 @@ struct ParamCollector {
 
 impl ModuleVisitor for ParamCollector {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        // Frozen parameters keep the EMA's own value: d·v + (1 − d)·v is not v in f32.
+        if !param.is_require_grad() {
+            return;
+        }
         let v = param.val().inner();
         let n = v.shape().num_elements();
         self.params.insert(param.id, v.reshape([n]));
