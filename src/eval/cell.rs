@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use num_complex::Complex32;
 
+use crate::aps::ApsSampler;
 use crate::bundle::Bundle;
 use crate::data::Normalization;
 use crate::diffusion::schedule::NoiseSchedule;
@@ -22,7 +23,7 @@ use crate::reconstruction::{
     intensity_factor, posterior_estimate, reconstruct_classic, stretched, Prior,
 };
 use crate::sequence::{
-    run_sequence, Independent, SeqDiff, SeqDiffPlus, SequenceOptions, SequenceStrategy,
+    run_sequence, Aid, Independent, SeqDiff, SeqDiffPlus, SequenceOptions, SequenceStrategy,
 };
 
 /// A diffusion prior: the noise predictor, its training schedule and normalisation.
@@ -44,6 +45,10 @@ pub struct Models<'a> {
     pub transition: Option<&'a TransitionPredictor>,
     /// The program behind [`Family::External`] methods (BART's `pics`).
     pub external: Option<&'a dyn ExternalMethod>,
+    /// AID's network (method `aid`).
+    pub aid: Option<&'a Aid>,
+    /// An APS model (method `aps`).
+    pub aps: Option<&'a ApsSampler>,
 }
 
 /// What a cell produced.
@@ -142,6 +147,37 @@ pub fn run_cell(
             ));
             (sweep.recon, None, vec![0; frames], None)
         }
+        Family::Aps => {
+            let aps = models.aps.ok_or_else(|| {
+                Error::invalid(
+                    format!("method {}", entry.name),
+                    "an APS model",
+                    "none given",
+                )
+            })?;
+            let n = settings.aps_samples;
+            resolved.push(("samples", SettingValue::Int(n as i64)));
+            resolved.push((
+                "trained_for",
+                SettingValue::Text(format!(
+                    "{} {} {}x σ {}",
+                    aps.config().family.operator.name(),
+                    aps.config().family.mask.name(),
+                    aps.config().family.acceleration,
+                    aps.config().family.noise_sigma
+                )),
+            ));
+            let total = frames as u64;
+            let estimate = aps.estimate(bundle, n, 0, condition.seed, &mut |done, _| {
+                observer(done as u64, total)
+            })?;
+            (
+                estimate.mean,
+                estimate.std,
+                vec![n as u64; frames],
+                Some(estimate.seconds_per_frame),
+            )
+        }
         Family::Posterior(kind) => {
             let prior = need_prior(models, entry)?;
             let built = build_sampler(kind, &settings.sampler, spec.noise_sigma)?;
@@ -193,7 +229,7 @@ pub fn run_cell(
             resolved.push(("sampler", SettingValue::Text(built.sampler.name().into())));
             resolved.extend(built.resolved);
             let grid = match strategy_kind {
-                StrategyKind::Independent => settings.steps,
+                StrategyKind::Independent | StrategyKind::Aid => settings.steps,
                 StrategyKind::SeqDiff | StrategyKind::SeqDiffPlus => settings.sequence_steps,
             };
             let (normalization, timesteps) =
@@ -213,13 +249,20 @@ pub fn run_cell(
                 particles: settings.particles,
                 ..SequenceOptions::default()
             };
-            if strategy_kind != StrategyKind::Independent {
+            if !matches!(strategy_kind, StrategyKind::Independent | StrategyKind::Aid) {
                 resolved.push(("warm_start", SettingValue::Int(options.warm_steps as i64)));
             }
             resolved.push(("particles", SettingValue::Int(options.particles as i64)));
             let mut strategy: Box<dyn SequenceStrategy + '_> = match strategy_kind {
                 StrategyKind::Independent => Box::new(Independent),
                 StrategyKind::SeqDiff => Box::new(SeqDiff),
+                StrategyKind::Aid => Box::new(models.aid.ok_or_else(|| {
+                    Error::invalid(
+                        format!("method {}", entry.name),
+                        "an AID model",
+                        "none given",
+                    )
+                })?),
                 StrategyKind::SeqDiffPlus => {
                     let predictor = models.transition.ok_or_else(|| {
                         Error::invalid(

@@ -14,6 +14,8 @@ pub enum StrategyKind {
     SeqDiff,
     /// Warm start from a transition model's prediction.
     SeqDiffPlus,
+    /// Every frame from noise with AID's autoregressive denoiser.
+    Aid,
 }
 
 /// What kind of computation a method is.
@@ -32,6 +34,8 @@ pub enum Family {
     Posterior(SamplerKind),
     /// A sequence strategy driving the sequence sampler frame after frame (`particles` chains).
     Sequence(StrategyKind),
+    /// APS: draws from a trained conditional flow (one network evaluation each), their mean.
+    Aps,
     /// Another program's reconstruction, its settings swept and the best kept
     /// ([`crate::eval::external`]); run only when asked for (`cinediff eval --baseline bart`).
     External,
@@ -55,7 +59,20 @@ pub struct MethodEntry {
 impl MethodEntry {
     /// Needs a diffusion prior.
     pub fn needs_prior(&self) -> bool {
-        !matches!(self.family, Family::Classic { .. } | Family::External)
+        !matches!(
+            self.family,
+            Family::Classic { .. } | Family::External | Family::Aps
+        )
+    }
+
+    /// Needs an AID model.
+    pub fn needs_aid(&self) -> bool {
+        self.family == Family::Sequence(StrategyKind::Aid)
+    }
+
+    /// Needs an APS model.
+    pub fn needs_aps(&self) -> bool {
+        self.family == Family::Aps
     }
 
     /// Needs an outside program (not part of the default matrix).
@@ -185,6 +202,20 @@ pub const METHODS: &[MethodEntry] = &[
         family: Family::Sequence(StrategyKind::SeqDiffPlus),
         operators: None,
         sequences_only: true,
+    },
+    MethodEntry {
+        name: "aid",
+        description: "AID: every frame with the autoregressive prior, conditioned on the previous reconstructions",
+        family: Family::Sequence(StrategyKind::Aid),
+        operators: None,
+        sequences_only: true,
+    },
+    MethodEntry {
+        name: "aps",
+        description: "APS: mean of draws from a conditional flow distilled from the prior (one network evaluation each)",
+        family: Family::Aps,
+        operators: None,
+        sequences_only: false,
     },
     MethodEntry {
         name: "bart-pics",

@@ -61,6 +61,8 @@ pub struct EvalSettings {
     pub warm_start: usize,
     /// Particles of the sequence strategies (≥ 2 gives a std map).
     pub particles: usize,
+    /// Draws averaged by APS (≥ 2 gives a std map).
+    pub aps_samples: usize,
     /// Frames per network call of the single-frame samplers.
     pub batch: usize,
     /// Intensity matching of the data to the prior.
@@ -100,6 +102,7 @@ impl Default for EvalSettings {
             sequence_steps: 200,
             warm_start: 10,
             particles: 2,
+            aps_samples: 64,
             batch: 8,
             intensity: IntensityMatch::Auto,
             clip_x0: Some(1.0),
@@ -121,6 +124,7 @@ impl EvalSettings {
             ("sequence grid steps", self.sequence_steps),
             ("warm-start steps", self.warm_start),
             ("particles", self.particles),
+            ("APS samples", self.aps_samples),
             ("frames per batch", self.batch),
         ] {
             if v == 0 {
@@ -186,10 +190,12 @@ pub fn estimated_cost(entry: &MethodEntry, settings: &EvalSettings, frames: usiz
     };
     Ok(match entry.family {
         Family::Classic { .. } | Family::External => 0.0,
+        // One flow evaluation per draw, each far cheaper than a U-Net's.
+        Family::Aps => 0.1 * settings.aps_samples as f64,
         Family::Posterior(kind) => per_step(kind)? * (settings.steps * settings.samples) as f64,
         Family::Sequence(strategy) => {
             let steps = match strategy {
-                StrategyKind::Independent => settings.steps as f64,
+                StrategyKind::Independent | StrategyKind::Aid => settings.steps as f64,
                 _ => {
                     let frames = frames.max(1) as f64;
                     let warm = settings.warm_start.min(settings.sequence_steps) as f64;
@@ -567,12 +573,13 @@ pub fn fingerprint(
             settings.spacing
         ),
         Family::External => format!("External models={models}"),
+        Family::Aps => format!("Aps samples={} models={models}", settings.aps_samples),
         Family::Sequence(strategy) => format!(
             "{strategy:?} {:?} {:?} {} particles={} intensity={:?} clip={:?} spacing={:?} models={models}",
             settings.sequence_sampler,
             settings.sampler,
             match strategy {
-                StrategyKind::Independent => format!("steps={}", settings.steps),
+                StrategyKind::Independent | StrategyKind::Aid => format!("steps={}", settings.steps),
                 _ => format!(
                     "grid={} warm={}",
                     settings.sequence_steps, settings.warm_start

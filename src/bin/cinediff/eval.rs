@@ -17,12 +17,15 @@ use cinediff::eval::{
 };
 use cinediff::io::bart::BartPics;
 use cinediff::io::bundle::read_bundle;
-use cinediff::io::model_dir::{load_denoiser, load_transition, write_json};
+use cinediff::io::model_dir::{
+    load_aid, load_aps, load_denoiser, load_transition, read_aps_config, write_json,
+};
 use cinediff::io::npy::{read_npy, write_npy_c64, write_npy_f32, NpyArray};
 use cinediff::method_settings::SamplerKind;
 use cinediff::metrics::magnitude;
 use cinediff::nn::device::default_device;
 use cinediff::reconstruction::IntensityMatch;
+use cinediff::sequence::Aid;
 use clap::Args;
 use num_complex::Complex32;
 
@@ -33,6 +36,10 @@ use crate::simulate::{MaskArg, OperatorArg};
 
 /// Default transition model of seqdiff+ (used when the directory exists).
 const DEFAULT_TRANSITION: &str = "models/cine64-transition";
+/// Default AID model (used when the directory exists).
+const DEFAULT_AID: &str = "models/cine64-aid";
+/// Default APS model (used when the directory exists).
+const DEFAULT_APS: &str = "models/cine64-aps-mri4x";
 
 /// Options of `cinediff eval`.
 #[derive(Args)]
@@ -97,6 +104,16 @@ pub struct EvalArgs {
     /// seqdiff+ is skipped].
     #[arg(long, value_name = "DIR", help_heading = "Diffusion methods")]
     transition: Option<PathBuf>,
+    /// AID model of method aid [default: models/cine64-aid when it exists, else aid is skipped].
+    #[arg(long, value_name = "DIR", help_heading = "Diffusion methods")]
+    aid: Option<PathBuf>,
+    /// APS model of method aps [default: models/cine64-aps-mri4x when it exists, else aps is
+    /// skipped]; aps runs only on measurements of the operator and acceleration it was trained for.
+    #[arg(long, value_name = "DIR", help_heading = "Diffusion methods")]
+    aps: Option<PathBuf>,
+    /// Draws averaged by aps (≥ 2 adds std maps).
+    #[arg(long, default_value_t = 64, help_heading = "Diffusion methods")]
+    aps_samples: usize,
     /// Reverse steps of dps, ddim-dc, dds, diffpir and independent.
     #[arg(long, default_value_t = 50, help_heading = "Diffusion methods")]
     steps: usize,
@@ -218,15 +235,37 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     let operators: Vec<OperatorKind> = args.operators.iter().map(|&o| o.into()).collect();
     let mut notes = Vec::new();
-    let (mut entries, transition_dir) = select_methods(&args, &mut notes)?;
+    let (mut entries, selected) = select_methods(&args, &mut notes)?;
+    let transition_dir = selected.transition.clone();
 
     let items = read_items(&args)?;
     let conds = conditions(&items, &operators, &args.accels, &args.seeds);
+    // An APS model reconstructs the operator family it was trained for only.
+    let aps_family = match &selected.aps {
+        Some(dir) if entries.iter().any(|e| e.needs_aps()) => {
+            let family = read_aps_config(dir)
+                .with_context(|| format!("reading the APS model {}", dir.display()))?
+                .family;
+            notes.push(format!(
+                "aps runs on {} {}× only (its model's training family)",
+                family.operator.name(),
+                family.acceleration
+            ));
+            Some(family)
+        }
+        _ => None,
+    };
     let mut plan: Vec<Planned> = Vec::new();
     for (k, c) in conds.iter().enumerate() {
         let frames = items[c.item].shape()[0];
         for entry in &entries {
-            if entry.applies_to(c.operator, frames) {
+            let in_family = aps_family.as_ref().is_none_or(|f| {
+                !entry.needs_aps()
+                    || (f.operator == c.operator
+                        && (!cinediff::eval::uses_acceleration(c.operator)
+                            || (f.acceleration - c.acceleration).abs() < 1e-9))
+            });
+            if entry.applies_to(c.operator, frames) && in_family {
                 plan.push(Planned {
                     condition: k,
                     entry,
@@ -290,8 +329,27 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let aid = match (&selected.aid, entries.iter().any(|e| e.needs_aid())) {
+        (Some(dir), true) => {
+            let (config, net) = load_aid(dir, &device)
+                .with_context(|| format!("loading the AID model {}", dir.display()))?;
+            check_prior_fits(&config.network.unet, &items, dir)?;
+            let clip = Some((config.diffusion.noise_schedule()?, 1.0));
+            Some(Aid::new(net, clip, &device)?)
+        }
+        _ => None,
+    };
+    let aps = match (&selected.aps, entries.iter().any(|e| e.needs_aps())) {
+        (Some(dir), true) => Some(
+            load_aps(dir, &device)
+                .with_context(|| format!("loading the APS model {}", dir.display()))?,
+        ),
+        _ => None,
+    };
     let models = Models {
         external: bart.as_ref().map(|b| b as &dyn ExternalMethod),
+        aid: aid.as_ref(),
+        aps: aps.as_ref(),
         prior: match &prior_net {
             Some(net) => Some(PriorModel {
                 denoiser: net,
@@ -308,6 +366,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         model_identity(transition.as_ref().and(transition_dir.as_deref()))
     );
     let external_id = bart.as_ref().map_or("none".into(), |b| b.identity());
+    // Models only some methods use enter only those methods' fingerprints.
+    let aid_id = format!(
+        "{model_id} aid={}",
+        model_identity(aid.as_ref().and(selected.aid.as_deref()))
+    );
+    let aps_id = format!(
+        "aps={}",
+        model_identity(aps.as_ref().and(selected.aps.as_deref()))
+    );
 
     prepare_out(&args.out, args.force)?;
     let cells_dir = args.out.join("cells");
@@ -343,6 +410,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let bundle = &bundle_cache.as_ref().expect("just set").1;
         let identity = if cell.entry.needs_external() {
             &external_id
+        } else if cell.entry.needs_aid() {
+            &aid_id
+        } else if cell.entry.needs_aps() {
+            &aps_id
         } else {
             &model_id
         };
@@ -424,6 +495,7 @@ fn eval_settings(args: &EvalArgs) -> EvalSettings {
         sequence_steps: args.sequence_steps,
         warm_start: args.warm_start,
         particles: args.particles,
+        aps_samples: args.aps_samples,
         batch: args.batch,
         intensity: IntensityMatch::Auto,
         clip_x0: Some(1.0),
@@ -432,11 +504,11 @@ fn eval_settings(args: &EvalArgs) -> EvalSettings {
     }
 }
 
-/// The registry entries to run and seqdiff+'s transition directory.
+/// The registry entries to run and the model directories of seqdiff+, aid and aps.
 fn select_methods(
     args: &EvalArgs,
     notes: &mut Vec<String>,
-) -> anyhow::Result<(Vec<&'static MethodEntry>, Option<PathBuf>)> {
+) -> anyhow::Result<(Vec<&'static MethodEntry>, SelectedModels)> {
     let explicit = !args.methods.is_empty();
     let mut entries: Vec<&'static MethodEntry> = if explicit {
         let mut v = Vec::new();
@@ -459,21 +531,80 @@ fn select_methods(
     if args.baseline.contains(&BaselineArg::Bart) && !entries.iter().any(|e| e.needs_external()) {
         entries.extend(method("bart-pics"));
     }
-    let transition = match &args.transition {
+    let transition = optional_model(
+        &args.transition,
+        DEFAULT_TRANSITION,
+        "seqdiff+",
+        "--transition",
+        MethodEntry::needs_transition,
+        explicit,
+        &mut entries,
+        notes,
+    )?;
+    let aid = optional_model(
+        &args.aid,
+        DEFAULT_AID,
+        "aid",
+        "--aid",
+        MethodEntry::needs_aid,
+        explicit,
+        &mut entries,
+        notes,
+    )?;
+    let aps = optional_model(
+        &args.aps,
+        DEFAULT_APS,
+        "aps",
+        "--aps",
+        MethodEntry::needs_aps,
+        explicit,
+        &mut entries,
+        notes,
+    )?;
+    Ok((
+        entries,
+        SelectedModels {
+            transition,
+            aid,
+            aps,
+        },
+    ))
+}
+
+/// The model directories of the methods that need their own model.
+struct SelectedModels {
+    transition: Option<PathBuf>,
+    aid: Option<PathBuf>,
+    aps: Option<PathBuf>,
+}
+
+/// The directory of a model some methods need: `given`, else `default` when it exists. Without
+/// one, those methods are dropped with a note (an error when they were asked for by name).
+#[allow(clippy::too_many_arguments)]
+fn optional_model(
+    given: &Option<PathBuf>,
+    default: &str,
+    method: &str,
+    flag: &str,
+    needs: fn(&MethodEntry) -> bool,
+    explicit: bool,
+    entries: &mut Vec<&'static MethodEntry>,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Option<PathBuf>> {
+    let dir = match given {
         Some(dir) => Some(dir.clone()),
-        None => Some(PathBuf::from(DEFAULT_TRANSITION)).filter(|d| d.is_dir()),
+        None => Some(PathBuf::from(default)).filter(|d| d.is_dir()),
     };
-    if transition.is_none() && entries.iter().any(|e| e.needs_transition()) {
-        let note = format!(
-            "seqdiff+ skipped: no transition model ({DEFAULT_TRANSITION} does not exist; pass --transition DIR)"
-        );
+    if dir.is_none() && entries.iter().any(|e| needs(e)) {
+        let note =
+            format!("{method} skipped: no model ({default} does not exist; pass {flag} DIR)");
         if explicit {
             anyhow::bail!("{note}");
         }
         notes.push(note);
-        entries.retain(|e| !e.needs_transition());
+        entries.retain(|e| !needs(e));
     }
-    Ok((entries, transition))
+    Ok(dir)
 }
 
 /// Items from a .npy file or bundle directories.
@@ -778,6 +909,10 @@ fn settings_table(ctx: &OutputContext<'_>) -> Vec<(String, String)> {
         ("sequence strategies".into(), format!(
             "{} sampler; independent {} steps per frame; seqdiff/seqdiff+ {}-step grid, {} warm steps; {} particle(s)",
             s.sequence_sampler.name(), s.steps, s.sequence_steps, s.warm_start, s.particles
+        )),
+        ("aid, aps".into(), format!(
+            "aid: the AID model's network, {} steps per frame with the sequence sampler; aps: {} draws per frame",
+            s.steps, s.aps_samples
         )),
         ("dps".into(), format!("ζ = {}", s.sampler.zeta)),
         ("ddim-dc".into(), format!("K = {}, step {}/L", s.sampler.dc_steps, s.sampler.dc_step_size)),
