@@ -282,10 +282,16 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             parameters,
         },
     )?;
+    let family = &model_config.family;
     eprintln!(
-        "training an APS flow of {parameters} parameters for {} at {}× on {} images of {channels}×{size}×{size}, steps {}..{}",
-        model_config.family.operator.name(),
-        model_config.family.acceleration,
+        "training an APS flow of {parameters} parameters for {}{} (noise σ {}) on {} images of {channels}×{size}×{size}, steps {}..{}",
+        family.operator.name(),
+        if family.operator.uses_mask() {
+            format!(" at {}×", family.acceleration)
+        } else {
+            String::new()
+        },
+        family.noise_sigma,
         images.batch_size(),
         trainer.step_count(),
         trainer.config().steps
