@@ -3,8 +3,8 @@
 //! family (fresh masks and noise), draws x = G_φ(z; c(y)) and lowers the estimate of
 //! KL(q_φ(x|y) ‖ p(x|y)) + const = E[ −log|det ∂G/∂z| + D(x, y) + L_prior(x) ], where
 //! D = ‖y − Ax‖²/σ² for complex measurements (½ that for real ones) and L_prior is the diffusion
-//! prior's likelihood-weighted score-matching bound, T·w_t·‖ε_θ(α_t x + σ_t ε, t) − ε‖² with t
-//! uniform (unbiased for Σ_t w_t E‖·‖²).
+//! prior's likelihood-weighted score-matching bound, estimated by w_t/p(t)·‖ε_θ(α_t x + σ_t ε, t) − ε‖²
+//! with t drawn from p(t) ∝ 1/σ_t (importance sampling; unbiased for Σ_t w_t E‖·‖²).
 //!
 //! The data and prior terms are differentiated outside the flow's graph — Aᴴ(Ax − y) with the
 //! operator, the prior's gradient with [`Denoiser::noise_matching_grad`] — and enter the flow's
@@ -58,6 +58,44 @@ pub struct ApsTrainer {
     step: usize,
     device: Device,
     last_terms: ApsTerms,
+    timestep_sampler: TimestepSampler,
+}
+
+/// Draws timesteps t ∈ [min, T) with probability p(t) ∝ 1/σ_t (inverse-CDF on the table).
+#[derive(Clone, Debug)]
+struct TimestepSampler {
+    min: usize,
+    cdf: Vec<f64>,
+    probabilities: Vec<f64>,
+}
+
+impl TimestepSampler {
+    fn new(schedule: &NoiseSchedule, min: usize) -> Self {
+        let total = schedule.num_train_timesteps();
+        let raw: Vec<f64> = (min..total).map(|t| 1.0 / schedule.sigma(t)).collect();
+        let sum: f64 = raw.iter().sum();
+        let probabilities: Vec<f64> = raw.iter().map(|v| v / sum).collect();
+        let mut acc = 0.0;
+        let cdf = probabilities
+            .iter()
+            .map(|p| {
+                acc += p;
+                acc
+            })
+            .collect();
+        Self {
+            min,
+            cdf,
+            probabilities,
+        }
+    }
+
+    /// (t, p(t)).
+    fn draw(&self, rng: &mut crate::rng::SeededRng) -> (usize, f64) {
+        let u: f64 = rng.random();
+        let k = self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1);
+        (self.min + k, self.probabilities[k])
+    }
 }
 
 impl ApsTrainer {
@@ -80,7 +118,10 @@ impl ApsTrainer {
         }
         let model = flow.valid().to_device(&device.clone().autodiff()).train();
         let ema = model.valid().to_device(device);
+        let timestep_sampler =
+            TimestepSampler::new(&schedule, model_config.prior_bound.min_timestep);
         Ok(Self {
+            timestep_sampler,
             optimizer: build_optimizer(&config),
             config,
             model_config: model_config.clone(),
@@ -248,15 +289,15 @@ impl ApsTrainer {
             }
         }
 
-        // Prior term: T·w_t·‖ε_θ(α x + σ ε, t) − ε‖², its gradient α·T·w_t·∇_{x_t}.
+        // Prior term: w_t/p(t)·‖ε_θ(α x + σ ε, t) − ε‖² with t ~ p, its gradient
+        // α·w_t/p(t)·∇_{x_t}. p(t) ∝ 1/σ_t puts draws where the terms (and their gradients, which
+        // grow like 1/σ_t²) are large, instead of a rare huge spike from a uniform draw.
         let bound = &self.model_config.prior_bound;
-        let total_t = self.schedule.num_train_timesteps();
         let x_batch = ImageBatch::new([b, c, s, s], x_values.clone())?;
         let mut prior_term = 0.0f64;
         for _ in 0..bound.draws {
-            let t = rng.random_range(bound.min_timestep..total_t);
-            let span = (total_t - bound.min_timestep) as f64;
-            let weight = span * prior_bound_weight(&self.schedule, t) / bound.draws as f64;
+            let (t, p) = self.timestep_sampler.draw(&mut rng);
+            let weight = prior_bound_weight(&self.schedule, t) / p / bound.draws as f64;
             let mut eps = vec![0.0f32; b * len];
             fill_standard_normal(&mut rng, &mut eps);
             let mut x_t = x_batch.data().to_vec();

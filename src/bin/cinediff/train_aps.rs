@@ -81,7 +81,8 @@ pub struct TrainApsArgs {
     /// Initial posterior standard deviation around Aᴴy (network units).
     #[arg(long, default_value_t = 0.1, help_heading = "Flow")]
     initial_std: f32,
-    /// Prior bound: smallest diffusion timestep drawn (0: the whole bound).
+    /// Prior bound: smallest diffusion timestep drawn (0: the whole bound). Timesteps are drawn
+    /// with probability ∝ 1/σ_t and weighted back (importance sampling).
     #[arg(long, default_value_t = 0, help_heading = "Prior term")]
     min_timestep: usize,
     /// Prior bound: (t, ε) draws per step.
@@ -99,6 +100,10 @@ pub struct TrainApsArgs {
     /// EMA decay of the sampling weights.
     #[arg(long, default_value_t = 0.99)]
     ema_decay: f64,
+    /// Clip on the global gradient norm (the prior term's gradients are large and rare at low
+    /// noise levels; too tight a clip lets the entropy term win).
+    #[arg(long, default_value_t = 10.0)]
+    grad_clip: f32,
     /// Random flips of the training images: none, horizontal or both.
     #[arg(long, default_value = "horizontal")]
     flips: Flips,
@@ -244,7 +249,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             warmup_steps: (args.steps / 20).min(100),
             min_lr_ratio: 0.1,
             weight_decay: 0.0,
-            grad_clip_norm: 1.0,
+            grad_clip_norm: args.grad_clip,
             ema_decay: args.ema_decay,
             flips: args.flips,
             seed: args.seed,
