@@ -275,10 +275,13 @@ impl ApsSampler {
 
     /// `samples` posterior draws of every frame of `bundle` (draws of frame t from
     /// `substream(seed, t)`), returning their mean, spread and the first `keep` draws in the
-    /// bundle's units. `observer(frames_done, frames)`.
+    /// bundle's units. `normalization` maps the bundle's units to the model's (its own, or one
+    /// stretched by intensity matching for data of another scale). `observer(frames_done, frames)`.
+    #[allow(clippy::too_many_arguments)]
     pub fn estimate(
         &self,
         bundle: &Bundle,
+        normalization: Normalization,
         samples: usize,
         keep: usize,
         seed: u64,
@@ -297,7 +300,7 @@ impl ApsSampler {
         let mut draws = vec![Vec::with_capacity(t * plane); keep];
         let mut seconds = Vec::with_capacity(t);
         for frame in 0..t {
-            let cond = conditioning(bundle, frame, c, self.config.normalization)?;
+            let cond = conditioning(bundle, frame, c, normalization)?;
             let mut rng = substream(seed, frame as u64);
             let mut moments = RunningMoments::default();
             let started = std::time::Instant::now();
@@ -308,7 +311,7 @@ impl ApsSampler {
                 fill_standard_normal(&mut rng, &mut z);
                 let x = self.generate(&z, &cond, n)?;
                 for (k, img) in x.chunks_exact(c * plane).enumerate() {
-                    let values = self.to_user(img, plane);
+                    let values = self.to_user(img, plane, normalization);
                     let parts: Vec<f32> = values.iter().flat_map(|v| [v.re, v.im]).collect();
                     moments.push(&parts)?;
                     if done + k < keep {
@@ -358,9 +361,9 @@ impl ApsSampler {
     }
 
     /// One network-space image `[c, h, w]` as complex values in user units.
-    fn to_user(&self, image: &[f32], plane: usize) -> Vec<Complex32> {
+    fn to_user(&self, image: &[f32], plane: usize, normalization: Normalization) -> Vec<Complex32> {
         let mut v = image.to_vec();
-        self.config.normalization.denormalize(&mut v);
+        normalization.denormalize(&mut v);
         if self.config.flow.in_channels == 2 {
             // The offset of complex data is 0, so denormalising each channel is exact.
             (0..plane)

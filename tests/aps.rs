@@ -128,9 +128,10 @@ fn aps_matches_the_closed_form_gaussian_posterior() {
     .unwrap();
     let mask = bundle.mask().unwrap().frame_pixels(0, SIZE).unwrap();
     let y = bundle.frame_y(0);
+    let config_norm = config.normalization;
     let sampler = ApsSampler::new(config, trainer.ema().clone(), &device).unwrap();
     let est = sampler
-        .estimate(&bundle, 4000, 0, 5, &mut |_, _| {})
+        .estimate(&bundle, config_norm, 4000, 0, 5, &mut |_, _| {})
         .unwrap();
     let std = est.std.unwrap();
     let (mut worst_mean, mut worst_std) = (0.0f64, 0.0f64);

@@ -168,9 +168,17 @@ pub fn run_cell(
                 )),
             ));
             let total = frames as u64;
-            let estimate = aps.estimate(bundle, n, 0, condition.seed, &mut |done, _| {
-                observer(done as u64, total)
-            })?;
+            let factor = intensity_factor(bundle, aps.config().normalization, settings.intensity)?;
+            resolved.push(("intensity_factor", SettingValue::Float(factor)));
+            let normalization = stretched(aps.config().normalization, factor)?;
+            let estimate = aps.estimate(
+                bundle,
+                normalization,
+                n,
+                0,
+                condition.seed,
+                &mut |done, _| observer(done as u64, total),
+            )?;
             (
                 estimate.mean,
                 estimate.std,

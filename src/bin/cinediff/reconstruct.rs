@@ -503,11 +503,20 @@ fn run_aps(
         )
         .into(),
     );
+    let model_norm = sampler.config().normalization;
+    let factor = intensity_factor(bundle, model_norm, args.intensity)?;
+    settings.insert("intensity_factor".into(), factor.into());
+    let normalization = stretched(model_norm, factor)?;
     let frames = bundle.spec().frames();
     let mut progress = Progress::new("aps", frames as u64);
-    let estimate = sampler.estimate(bundle, args.samples, 4, args.seed, &mut |done, _| {
-        progress.update(done as u64, "")
-    })?;
+    let estimate = sampler.estimate(
+        bundle,
+        normalization,
+        args.samples,
+        4,
+        args.seed,
+        &mut |done, _| progress.update(done as u64, ""),
+    )?;
     progress.finish();
     let per_sample =
         estimate.seconds_per_frame.iter().sum::<f64>() / (frames * args.samples) as f64;
