@@ -172,12 +172,24 @@ pub fn conditioning(
     channels: usize,
     normalization: Normalization,
 ) -> Result<Vec<f32>> {
-    let spec = bundle.spec();
-    let [t, h, w] = spec.shape;
+    let t = bundle.spec().frames();
     if frame >= t {
         return Err(Error::invalid("frame", format!("< {t}"), frame));
     }
     let op = bundle.frame_operators()?.swap_remove(frame);
+    frame_conditioning(bundle, frame, op.as_ref(), channels, normalization)
+}
+
+/// [`conditioning`] with frame `frame`'s operator already built (`op`), so a sequence builds its
+/// operators once.
+fn frame_conditioning(
+    bundle: &Bundle,
+    frame: usize,
+    op: &dyn crate::physics::operator::LinearOperator,
+    channels: usize,
+    normalization: Normalization,
+) -> Result<Vec<f32>> {
+    let [_, h, w] = bundle.spec().shape;
     let aty = op.adjoint(bundle.frame_y(frame))?;
     let mut out = to_network_channels(&aty, channels, normalization);
     let pattern: Vec<f32> = match bundle.mask() {
@@ -299,8 +311,9 @@ impl ApsSampler {
         let mut std = Vec::with_capacity(t * plane);
         let mut draws = vec![Vec::with_capacity(t * plane); keep];
         let mut seconds = Vec::with_capacity(t);
-        for frame in 0..t {
-            let cond = conditioning(bundle, frame, c, normalization)?;
+        let operators = bundle.frame_operators()?;
+        for (frame, op) in operators.iter().enumerate() {
+            let cond = frame_conditioning(bundle, frame, op.as_ref(), c, normalization)?;
             let mut rng = substream(seed, frame as u64);
             let mut moments = RunningMoments::default();
             let started = std::time::Instant::now();
