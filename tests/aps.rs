@@ -473,6 +473,30 @@ fn train_aps_resumes_and_reconstructs() {
         r2
     ]);
     assert_eq!(bytes(&r.join("recon.npy")), bytes(&r2.join("recon.npy")));
+    // eval runs aps only on its training family (MRI 4×), with its std map.
+    let rep = dir.join("rep");
+    let out = ok(args![
+        "eval",
+        "--data",
+        truth,
+        "--out",
+        rep,
+        "--methods",
+        "zero-filled,aps",
+        "--aps",
+        straight,
+        "--accels",
+        "4,8",
+        "--aps-samples",
+        "4"
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ran 3 cell(s)"),
+        "zero-filled ×2 + aps ×1: {stderr}"
+    );
+    assert!(rep.join("cells/item0_mri-4x_s0_aps/std.npy").is_file());
+    assert!(!rep.join("cells/item0_mri-8x_s0_aps").exists());
     // A bundle of another operator is refused with the reason.
     let d = dir.join("denoise");
     ok(args![
