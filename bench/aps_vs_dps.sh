@@ -8,6 +8,8 @@
 #
 #   bash bench/aps_vs_dps.sh [OUT_DIR]     # default bench_out/aps_vs_dps
 #   APS_DENOISE=models/... APS_MRI=models/... DPS_STEPS=1000 bash bench/aps_vs_dps.sh
+#   ONLY=dps bash bench/aps_vs_dps.sh     # just the DPS runs (ONLY=aps: just APS); finished DPS
+#                                         # runs (metrics.json present) are reused unless FORCE=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-bench_out/aps_vs_dps}
@@ -20,9 +22,11 @@ B=target/release/cinediff
 mkdir -p "$OUT"
 [ -f "$OUT/truth.npy" ] ||
   $B phantom --complex --frames 4 --size 64 --count 1 --seed 2028 --out "$OUT/truth.npy" 2>/dev/null
-$B simulate --truth "$OUT/truth.npy" --operator denoise --noise 0.1 --seed 0 --out "$OUT/denoise" --force 2>/dev/null
-$B simulate --truth "$OUT/truth.npy" --operator mri --accel 4 --coils 1 --noise 0.01 --seed 0 \
-  --out "$OUT/mri4x" --force 2>/dev/null
+[ -d "$OUT/denoise" ] ||
+  $B simulate --truth "$OUT/truth.npy" --operator denoise --noise 0.1 --seed 0 --out "$OUT/denoise" 2>/dev/null
+[ -d "$OUT/mri4x" ] ||
+  $B simulate --truth "$OUT/truth.npy" --operator mri --accel 4 --coils 1 --noise 0.01 --seed 0 \
+    --out "$OUT/mri4x" 2>/dev/null
 echo "task,method,psnr,ssim,seconds_per_sample" > "$OUT/results.csv"
 row() { # task method dir per-sample-key
   python3 - "$@" <<'PY' >> "$OUT/results.csv"
@@ -34,17 +38,22 @@ secs = c["settings"][key] if key in c.get("settings", {}) else c[key]
 print(f"{task},{method},{m['psnr']:.3f},{m['ssim']:.4f},{secs:.6f}")
 PY
 }
+ONLY=${ONLY:-all}
 for task in denoise mri4x; do
   aps=$APS_MRI
   [ "$task" = denoise ] && aps=$APS_DENOISE
   $B reconstruct --bundle "$OUT/$task" --method zero-filled --out "$OUT/$task-zf" --force 2>/dev/null
   row "$task" zero-filled "$OUT/$task-zf" seconds_per_frame
-  $B reconstruct --bundle "$OUT/$task" --method aps --model "$aps" --samples 64 --seed 0 \
-    --out "$OUT/$task-aps" --force
-  row "$task" aps-mean64 "$OUT/$task-aps" seconds_per_sample
-  cp "$OUT/$task-aps/std.png" "docs/aps_uncertainty_$task.png"
-  $B reconstruct --bundle "$OUT/$task" --method dps --model "$PRIOR" --steps "$DPS_STEPS" --seed 0 \
-    --out "$OUT/$task-dps" --force
-  row "$task" "dps-$DPS_STEPS" "$OUT/$task-dps" seconds_per_frame
+  if [ "$ONLY" != dps ]; then
+    $B reconstruct --bundle "$OUT/$task" --method aps --model "$aps" --samples 64 --seed 0 \
+      --out "$OUT/$task-aps" --force
+    row "$task" aps-mean64 "$OUT/$task-aps" seconds_per_sample
+    cp "$OUT/$task-aps/std.png" "docs/aps_uncertainty_$task.png"
+  fi
+  if [ "$ONLY" != aps ] && { [ -n "${FORCE:-}" ] || [ ! -f "$OUT/$task-dps/metrics.json" ]; }; then
+    $B reconstruct --bundle "$OUT/$task" --method dps --model "$PRIOR" --steps "$DPS_STEPS" \
+      --seed 0 --out "$OUT/$task-dps" --force
+  fi
+  [ -f "$OUT/$task-dps/metrics.json" ] && row "$task" "dps-$DPS_STEPS" "$OUT/$task-dps" seconds_per_frame
 done
 column -s, -t "$OUT/results.csv"
