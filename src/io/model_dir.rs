@@ -18,7 +18,7 @@ use crate::nn::unet_denoiser::{DiffusionModelConfig, UNetDenoiser};
 use crate::train::aid::AidTrainer;
 use crate::train::aps::ApsTrainer;
 use crate::train::transition::TransitionTrainer;
-use crate::train::{build_optimizer, TrainConfig, Trainer};
+use crate::train::{build_optimizer, Checkpointed, TrainConfig, Trainer};
 
 /// File names inside a model directory.
 pub const CONFIG_FILE: &str = "config.json";
@@ -42,6 +42,20 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
         path: path.to_path_buf(),
         reason: format!("invalid JSON: {e}"),
     })
+}
+
+/// `dir/config.json` parsed as `C` and checked by `validate` (a failure names the file).
+fn read_config<C: for<'de> Deserialize<'de>>(
+    dir: &Path,
+    validate: impl Fn(&C) -> Result<()>,
+) -> Result<C> {
+    let path = dir.join(CONFIG_FILE);
+    let config: C = read_json(&path)?;
+    validate(&config).map_err(|e| Error::Format {
+        path,
+        reason: e.to_string(),
+    })?;
+    Ok(config)
 }
 
 /// Writes pretty JSON atomically (temp file + rename), so a crash never leaves half a file.
@@ -102,13 +116,7 @@ fn load_weights_into<M: Module>(mut net: M, path: &Path) -> Result<M> {
 
 /// Reads and validates `dir/config.json`.
 pub fn read_model_config(dir: &Path) -> Result<DiffusionModelConfig> {
-    let path = dir.join(CONFIG_FILE);
-    let config: DiffusionModelConfig = read_json(&path)?;
-    config.validate().map_err(|e| Error::Format {
-        path,
-        reason: e.to_string(),
-    })?;
-    Ok(config)
+    read_config(dir, DiffusionModelConfig::validate)
 }
 
 /// Loads a model directory as a ready-to-use denoiser on `device`.
@@ -164,17 +172,7 @@ fn checkpoint_paths_in(c: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
 /// into a fresh directory that then replaces `checkpoint/`, so a crash leaves either the old or the
 /// new checkpoint whole, never a mix.
 pub fn save_checkpoint(dir: &Path, config: &DiffusionModelConfig, trainer: &Trainer) -> Result<()> {
-    save_network_checkpoint(
-        dir,
-        config,
-        trainer.model(),
-        trainer.ema(),
-        trainer.optimizer(),
-        &TrainState {
-            step: trainer.step_count(),
-            train: trainer.config().clone(),
-        },
-    )
+    save_trainer_checkpoint(dir, config, trainer)
 }
 
 /// Replaces `dir/checkpoint/` with the raw and EMA weights (with parameter ids), the optimizer
@@ -284,13 +282,7 @@ fn read_checkpoint<M: Module>(
 
 /// Reads and validates a transition model's `dir/config.json`.
 pub fn read_transition_config(dir: &Path) -> Result<TransitionModelConfig> {
-    let path = dir.join(CONFIG_FILE);
-    let config: TransitionModelConfig = read_json(&path)?;
-    config.validate().map_err(|e| Error::Format {
-        path,
-        reason: e.to_string(),
-    })?;
-    Ok(config)
+    read_config(dir, TransitionModelConfig::validate)
 }
 
 /// Loads a transition model directory as a ready-to-use predictor on `device`.
@@ -298,6 +290,26 @@ pub fn load_transition(dir: &Path, device: &Device) -> Result<TransitionPredicto
     let config = read_transition_config(dir)?;
     let net = load_weights_into(config.network.init(device)?, &dir.join(WEIGHTS_FILE))?;
     TransitionPredictor::new(config, net, device)
+}
+
+/// [`save_network_checkpoint`] of any trainer: its raw and EMA networks, optimizer and state.
+pub fn save_trainer_checkpoint<T: Checkpointed, C: Serialize>(
+    dir: &Path,
+    config: &C,
+    trainer: &T,
+) -> Result<()> {
+    let (raw, ema) = trainer.networks();
+    save_network_checkpoint(
+        dir,
+        config,
+        raw,
+        ema,
+        trainer.optimizer_state(),
+        &TrainState {
+            step: trainer.steps_done(),
+            train: trainer.train_config().clone(),
+        },
+    )
 }
 
 /// Writes any trained network's `config.json`, its EMA weights (`model.safetensors`) and the
@@ -322,17 +334,7 @@ pub fn save_transition_checkpoint(
     config: &TransitionModelConfig,
     trainer: &TransitionTrainer,
 ) -> Result<()> {
-    save_network_checkpoint(
-        dir,
-        config,
-        trainer.model(),
-        trainer.ema(),
-        trainer.optimizer(),
-        &TrainState {
-            step: trainer.step_count(),
-            train: trainer.config().clone(),
-        },
-    )
+    save_trainer_checkpoint(dir, config, trainer)
 }
 
 /// Writes an APS model's `config.json`, EMA flow weights and resumable checkpoint.
@@ -341,17 +343,7 @@ pub fn save_aps_checkpoint(
     config: &ApsModelConfig,
     trainer: &ApsTrainer,
 ) -> Result<()> {
-    save_network_checkpoint(
-        dir,
-        config,
-        trainer.model(),
-        trainer.ema(),
-        trainer.optimizer(),
-        &TrainState {
-            step: trainer.step_count(),
-            train: trainer.config().clone(),
-        },
-    )
+    save_trainer_checkpoint(dir, config, trainer)
 }
 
 /// Writes an AID model's `config.json`, EMA weights and resumable checkpoint.
@@ -360,28 +352,12 @@ pub fn save_aid_checkpoint(
     config: &AidModelConfig,
     trainer: &AidTrainer,
 ) -> Result<()> {
-    save_network_checkpoint(
-        dir,
-        config,
-        trainer.model(),
-        trainer.ema(),
-        trainer.optimizer(),
-        &TrainState {
-            step: trainer.step_count(),
-            train: trainer.config().clone(),
-        },
-    )
+    save_trainer_checkpoint(dir, config, trainer)
 }
 
 /// Reads and validates an AID model's `dir/config.json`.
 pub fn read_aid_config(dir: &Path) -> Result<AidModelConfig> {
-    let path = dir.join(CONFIG_FILE);
-    let config: AidModelConfig = read_json(&path)?;
-    config.validate().map_err(|e| Error::Format {
-        path,
-        reason: e.to_string(),
-    })?;
-    Ok(config)
+    read_config(dir, AidModelConfig::validate)
 }
 
 /// Loads an AID model directory: its config and network (EMA weights) on `device`.
@@ -405,13 +381,7 @@ pub fn resume_aid_trainer(
 
 /// Reads and validates an APS model's `dir/config.json`.
 pub fn read_aps_config(dir: &Path) -> Result<ApsModelConfig> {
-    let path = dir.join(CONFIG_FILE);
-    let config: ApsModelConfig = read_json(&path)?;
-    config.validate().map_err(|e| Error::Format {
-        path,
-        reason: e.to_string(),
-    })?;
-    Ok(config)
+    read_config(dir, ApsModelConfig::validate)
 }
 
 /// Loads an APS model directory as a ready-to-use sampler on `device`.

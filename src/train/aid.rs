@@ -189,3 +189,5 @@ impl AidTrainer {
         Ok(report)
     }
 }
+
+crate::train::impl_checkpointed!(AidTrainer, AidNet);

@@ -334,3 +334,5 @@ impl ApsTrainer {
         Ok(report)
     }
 }
+
+crate::train::impl_checkpointed!(ApsTrainer, ConditionalFlow);

@@ -284,6 +284,45 @@ impl Trainer {
     }
 }
 
+/// What a checkpoint takes from a trainer (every trainer implements it).
+pub trait Checkpointed {
+    /// The trained network type.
+    type Net: Module;
+    /// (raw, EMA) networks.
+    fn networks(&self) -> (&Self::Net, &Self::Net);
+    /// The optimizer and its state.
+    fn optimizer_state(&self) -> &ModuleOptimizer;
+    /// Steps done.
+    fn steps_done(&self) -> usize;
+    /// The optimisation settings.
+    fn train_config(&self) -> &TrainConfig;
+}
+
+/// [`Checkpointed`] for a trainer type with `model()`, `ema()`, `optimizer()`, `step_count()` and
+/// `config()` accessors.
+macro_rules! impl_checkpointed {
+    ($trainer:ty, $net:ty) => {
+        impl $crate::train::Checkpointed for $trainer {
+            type Net = $net;
+            fn networks(&self) -> (&$net, &$net) {
+                (self.model(), self.ema())
+            }
+            fn optimizer_state(&self) -> &burn::optim::ModuleOptimizer {
+                self.optimizer()
+            }
+            fn steps_done(&self) -> usize {
+                self.step_count()
+            }
+            fn train_config(&self) -> &$crate::train::TrainConfig {
+                self.config()
+            }
+        }
+    };
+}
+pub(crate) use impl_checkpointed;
+
+impl_checkpointed!(Trainer, UNet);
+
 /// Appends `img` (`[c, h, w]`, row-major) to `out`, mirrored left–right (`flip_x`) and/or
 /// up–down (`flip_y`): the augmentation of every trainer.
 pub(crate) fn push_flipped(

@@ -232,3 +232,5 @@ impl TransitionTrainer {
         Ok(report)
     }
 }
+
+crate::train::impl_checkpointed!(TransitionTrainer, TransitionNet);
