@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use cinediff::data::dataset::{magnitudes, training_images};
+use cinediff::data::dataset::{magnitudes, training_images, TrainingImages};
 use cinediff::data::Normalization;
 use cinediff::diffusion::schedule::ScheduleKind;
 use cinediff::image::ImageBatch;
@@ -102,6 +102,26 @@ struct Resolved<'a> {
     parameters: usize,
 }
 
+/// The training data every training command reads: the `.npy` array (for its shape and dtype in
+/// the resolved config) and its images (`what`: "images" or "sequences", for the error message).
+pub(crate) fn read_training_set(
+    path: &Path,
+    what: &str,
+) -> anyhow::Result<(NpyArray, TrainingImages)> {
+    let array = read_npy(path)?;
+    let (real, complex) = match &array {
+        NpyArray::Real { data, .. } => (Some(data.as_slice()), None),
+        NpyArray::Complex { data, .. } => (None, Some(data.as_slice())),
+        NpyArray::U8 { .. } => anyhow::bail!(
+            "{}: training {what} must be float32 or complex64, got uint8",
+            path.display()
+        ),
+    };
+    let set = training_images(array.shape(), real, complex)
+        .with_context(|| format!("{}", path.display()))?;
+    Ok((array, set))
+}
+
 /// The checks every training command makes on its run options before any work: a positive
 /// --checkpoint-every, not both --resume and --force, an existing model in `out` only replaced with
 /// --force, and a checkpoint to resume from with --resume.
@@ -131,17 +151,7 @@ pub(crate) fn check_run_options(
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     check_run_options(&args.out, args.checkpoint_every, args.resume, args.force)?;
-    let array = read_npy(&args.data)?;
-    let (real, complex) = match &array {
-        NpyArray::Real { data, .. } => (Some(data.as_slice()), None),
-        NpyArray::Complex { data, .. } => (None, Some(data.as_slice())),
-        NpyArray::U8 { .. } => anyhow::bail!(
-            "{}: training images must be float32 or complex64, got uint8",
-            args.data.display()
-        ),
-    };
-    let set = training_images(array.shape(), real, complex)
-        .with_context(|| format!("{}", args.data.display()))?;
+    let (array, set) = read_training_set(&args.data, "images")?;
     let [n, channels, size, _] = set.images.shape();
 
     let preset = args.preset.unwrap_or(Preset::Small);

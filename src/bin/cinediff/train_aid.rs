@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cinediff::data::dataset::training_images;
 use cinediff::io::model_dir::{self, write_json};
-use cinediff::io::npy::{read_npy, NpyArray};
 use cinediff::nn::aid::{AidConfig, AidModelConfig, AID_KIND};
 use cinediff::nn::device::default_device;
 use cinediff::train::aid::AidTrainer;
@@ -15,7 +13,7 @@ use cinediff::train::{Flips, StepReport, TrainConfig};
 use clap::Args;
 use serde::Serialize;
 
-use crate::train::{check_run_options, run_training_loop, TrainingRun};
+use crate::train::{check_run_options, read_training_set, run_training_loop, TrainingRun};
 
 /// Options of `cinediff train-aid`.
 #[derive(Args)]
@@ -119,7 +117,7 @@ impl TrainingRun for AidRun<'_> {
 
 pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
     check_run_options(&args.out, args.checkpoint_every, args.resume, args.force)?;
-    let array = read_npy(&args.data)?;
+    let (array, set) = read_training_set(&args.data, "sequences")?;
     let &[_, frames, _, _] = array.shape() else {
         anyhow::bail!(
             "{}: expected sequences [N, T, H, W], got shape {:?}",
@@ -127,16 +125,6 @@ pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
             array.shape()
         );
     };
-    let (real, complex) = match &array {
-        NpyArray::Real { data, .. } => (Some(data.as_slice()), None),
-        NpyArray::Complex { data, .. } => (None, Some(data.as_slice())),
-        NpyArray::U8 { .. } => anyhow::bail!(
-            "{}: training sequences must be float32 or complex64, got uint8",
-            args.data.display()
-        ),
-    };
-    let set = training_images(array.shape(), real, complex)
-        .with_context(|| format!("{}", args.data.display()))?;
     let [_, channels, size, _] = set.images.shape();
     let device = default_device();
     let (model_config, trainer) = if args.resume {

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cinediff::aps::{ApsModelConfig, MeasurementFamily, PriorBound, APS_KIND};
-use cinediff::data::dataset::training_images;
 use cinediff::io::model_dir::{self, write_json};
-use cinediff::io::npy::{read_npy, NpyArray};
 use cinediff::nn::device::default_device;
 use cinediff::nn::flow::FlowConfig;
 use cinediff::nn::UNetDenoiser;
@@ -17,7 +15,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::simulate::{MaskArg, OperatorArg};
-use crate::train::{check_run_options, run_training_loop, TrainingRun};
+use crate::train::{check_run_options, read_training_set, run_training_loop, TrainingRun};
 
 /// Options of `cinediff train-aps`.
 #[derive(Args)]
@@ -161,17 +159,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
     let prior = model_dir::load_denoiser(&args.prior, &device)
         .with_context(|| format!("loading the prior {}", args.prior.display()))?;
     let prior_config = prior.config().clone();
-    let array = read_npy(&args.data)?;
-    let (real, complex) = match &array {
-        NpyArray::Real { data, .. } => (Some(data.as_slice()), None),
-        NpyArray::Complex { data, .. } => (None, Some(data.as_slice())),
-        NpyArray::U8 { .. } => anyhow::bail!(
-            "{}: training images must be float32 or complex64, got uint8",
-            args.data.display()
-        ),
-    };
-    let set = training_images(array.shape(), real, complex)
-        .with_context(|| format!("{}", args.data.display()))?;
+    let (array, set) = read_training_set(&args.data, "images")?;
     let [_, channels, size, _] = set.images.shape();
     let unet = &prior_config.unet;
     if [unet.in_channels, unet.image_size] != [channels, size] {
