@@ -4,7 +4,8 @@
 # lines at 8x and 12x, single-coil and 4-coil, noise 0.01. Both run DDIM + data consistency
 # (AID's Algorithm 1, K = 10, step 1.5/L) with STEPS steps per frame and one particle; AID
 # conditions every frame on its previous reconstructions, `independent` samples every frame with
-# the U-Net alone (for a two-stage AID model, exactly the prior it was built on).
+# the AID model's U-Net alone (the same network without the conditioning branch; for a two-stage
+# model, exactly the prior it was built on). PRIOR=dir compares against another per-frame prior.
 #
 #   bash bench/aid_vs_prior.sh [AID_MODEL] [OUT_DIR]   # defaults: models/cine64-aid, bench_out/aid_vs_prior
 #   FRAMES=16 STEPS=50 PRIOR=models/cine64-small bash bench/aid_vs_prior.sh
@@ -12,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 AID=${1:-models/cine64-aid}
 OUT=${2:-bench_out/aid_vs_prior}
-PRIOR=${PRIOR:-models/cine64-small}
+PRIOR=${PRIOR:-$AID}
 FRAMES=${FRAMES:-16}
 STEPS=${STEPS:-50}
 cargo build --release --quiet --bin cinediff

@@ -1,5 +1,5 @@
 //! AID through the command line on a tiny model: `train-aid` (two-stage: the prior's U-Net stays
-//! bitwise frozen), `reconstruct --method aid` (frames.csv, summary.json, cine.gif like every
+//! bitwise frozen; a further `--init-from` stage with `--unfreeze-prior` trains it), `reconstruct --method aid` (frames.csv, summary.json, cine.gif like every
 //! sequence method), `generate` (reproducible by seed, given first frames kept), bad input.
 //! The network's causality and parallel = frame-by-frame equality are unit tests in
 //! `src/nn/aid.rs`.
@@ -89,6 +89,43 @@ fn train_aid_reconstruct_and_generate() {
     let a = net.unet().forward(x.clone(), &[100]).into_data();
     let b = prior_net.forward(x, &[100]).into_data();
     assert_eq!(a, b, "the frozen U-Net changed");
+    // Per-frame commands take the AID directory as its prior without the branch: here, the prior.
+    let (s_aid, s_prior) = (dir.join("s_aid.npy"), dir.join("s_prior.npy"));
+    for (m, out) in [(&model, &s_aid), (&prior, &s_prior)] {
+        ok(args![
+            "sample", "--model", m, "--count", "1", "--steps", "3", "--seed", "2", "--out", out
+        ]);
+    }
+    assert_eq!(bytes(&s_aid), bytes(&s_prior));
+
+    // A further stage from the two-stage model with --unfreeze-prior trains the U-Net too.
+    let stage = dir.join("aid-all");
+    ok(args![
+        "train-aid",
+        "--data",
+        seqs,
+        "--init-from",
+        model,
+        "--unfreeze-prior",
+        "--out",
+        stage,
+        "--batch-size",
+        "1",
+        "--steps",
+        "1",
+        "--lr",
+        "1e-2",
+        "--ema-decay",
+        "0"
+    ]);
+    assert_eq!(json(&stage.join("config.json"))["frozen_prior"], false);
+    let (_, all) = load_aid(&stage, &device).unwrap();
+    let x = burn::tensor::Tensor::<4>::ones([1, 2, 32, 32], &device);
+    assert_ne!(
+        all.unet().forward(x, &[100]).into_data(),
+        a,
+        "--unfreeze-prior left the U-Net unchanged"
+    );
 
     // Reconstruction writes what every sequence method writes.
     let truth = dir.join("truth.npy");

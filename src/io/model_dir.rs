@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aps::{ApsModelConfig, ApsSampler};
 use crate::error::{Error, Result};
-use crate::nn::aid::{AidModelConfig, AidNet};
+use crate::nn::aid::{AidModelConfig, AidNet, AID_KIND};
 use crate::nn::transition::{TransitionModelConfig, TransitionPredictor};
 use crate::nn::unet::UNet;
 use crate::nn::unet_denoiser::{DiffusionModelConfig, UNetDenoiser};
@@ -119,8 +119,14 @@ pub fn read_model_config(dir: &Path) -> Result<DiffusionModelConfig> {
     read_config(dir, DiffusionModelConfig::validate)
 }
 
-/// Loads a model directory as a ready-to-use denoiser on `device`.
+/// Loads a model directory as a ready-to-use denoiser on `device`. An AID model directory gives
+/// its per-frame U-Net: the prior without the conditioning branch, so every per-frame method can
+/// run on exactly the network AID builds on.
 pub fn load_denoiser(dir: &Path, device: &Device) -> Result<UNetDenoiser> {
+    if is_aid_model(dir) {
+        let (config, net) = load_aid(dir, device)?;
+        return UNetDenoiser::new(config.diffusion, net.unet().clone(), device);
+    }
     let config = read_model_config(dir)?;
     let net = load_weights(&config, &dir.join(WEIGHTS_FILE), device)?;
     UNetDenoiser::new(config, net, device)
@@ -356,6 +362,15 @@ pub fn save_aid_checkpoint(
 }
 
 /// Reads and validates an AID model's `dir/config.json`.
+/// Whether `dir`'s config names an AID model (`"kind": "aid"`); unreadable configs are left to
+/// the loaders' errors.
+fn is_aid_model(dir: &Path) -> bool {
+    read_json::<serde_json::Value>(&dir.join(CONFIG_FILE))
+        .ok()
+        .and_then(|v| v.get("kind")?.as_str().map(|k| k == AID_KIND))
+        .unwrap_or(false)
+}
+
 pub fn read_aid_config(dir: &Path) -> Result<AidModelConfig> {
     read_config(dir, AidModelConfig::validate)
 }

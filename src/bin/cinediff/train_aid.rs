@@ -47,6 +47,10 @@ pub struct TrainAidArgs {
     /// Fresh U-Net weights (one-stage training of everything).
     #[arg(long, conflicts_with = "unfreeze_prior")]
     from_scratch: bool,
+    /// Start from the weights of an AID model (its architecture, prior and settings are kept;
+    /// with --unfreeze-prior this is a further stage that trains everything from a two-stage run).
+    #[arg(long, value_name = "AID_MODEL_DIR", conflicts_with_all = ["resume", "from_scratch"])]
+    init_from: Option<PathBuf>,
     /// L, conditioning frames per window.
     #[arg(long, default_value_t = 8)]
     window: usize,
@@ -115,6 +119,22 @@ impl TrainingRun for AidRun<'_> {
     }
 }
 
+/// The optimisation settings of a new run.
+fn aid_train_config(args: &TrainAidArgs) -> TrainConfig {
+    TrainConfig {
+        steps: args.steps,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        warmup_steps: (args.steps / 20).min(100),
+        min_lr_ratio: 0.1,
+        weight_decay: 0.0,
+        grad_clip_norm: 1.0,
+        ema_decay: args.ema_decay,
+        flips: args.flips,
+        seed: args.seed,
+    }
+}
+
 pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
     check_run_options(&args.out, args.checkpoint_every, args.resume, args.force)?;
     let (array, set) = read_training_set(&args.data, "sequences")?;
@@ -136,6 +156,18 @@ pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
         let fresh = AidTrainer::new(train, &config, config.network.init(&device)?, &device)?;
         let trainer = model_dir::resume_aid_trainer(&args.out, &config, fresh, &device)?;
         (config, trainer)
+    } else if let Some(init) = &args.init_from {
+        let (mut config, net) = model_dir::load_aid(init, &device)
+            .with_context(|| format!("loading the AID model {}", init.display()))?;
+        config.frozen_prior = !args.unfreeze_prior;
+        let train = aid_train_config(&args);
+        train.validate()?;
+        device.seed(train.seed);
+        let trainer = AidTrainer::new(train, &config, net, &device)?;
+        if args.force {
+            model_dir::clear_model_dir(&args.out)?;
+        }
+        (config, trainer)
     } else {
         let diffusion = model_dir::read_model_config(&args.prior)
             .with_context(|| format!("reading the prior {}", args.prior.display()))?;
@@ -153,18 +185,7 @@ pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
             prior: (!args.from_scratch).then(|| args.prior.display().to_string()),
         };
         config.validate()?;
-        let train = TrainConfig {
-            steps: args.steps,
-            batch_size: args.batch_size,
-            learning_rate: args.lr,
-            warmup_steps: (args.steps / 20).min(100),
-            min_lr_ratio: 0.1,
-            weight_decay: 0.0,
-            grad_clip_norm: 1.0,
-            ema_decay: args.ema_decay,
-            flips: args.flips,
-            seed: args.seed,
-        };
+        let train = aid_train_config(&args);
         train.validate()?;
         device.seed(train.seed);
         let net = if args.from_scratch {
