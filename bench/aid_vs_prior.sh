@@ -4,17 +4,21 @@
 # lines at 8x and 12x, single-coil and 4-coil, noise 0.01. Both run DDIM + data consistency
 # (AID's Algorithm 1, K = 10, step 1.5/L) with STEPS steps per frame and one particle; AID
 # conditions every frame on its previous reconstructions, `independent` samples every frame with
-# the AID model's U-Net alone (the same network without the conditioning branch; for a two-stage
-# model, exactly the prior it was built on). PRIOR=dir compares against another per-frame prior.
+# the per-frame prior PRIOR (default models/cine64-small, the prior the AID model starts from: for
+# a two-stage model exactly its U-Net; PRIOR=<the AID dir> runs the AID's own U-Net without the
+# branch, which after an --unfreeze-prior stage has co-adapted and is a weaker prior alone).
 #
 #   bash bench/aid_vs_prior.sh [AID_MODEL] [OUT_DIR]   # defaults: models/cine64-aid, bench_out/aid_vs_prior
-#   FRAMES=16 STEPS=50 PRIOR=models/cine64-small bash bench/aid_vs_prior.sh
+#   FRAMES=16 STEPS=50 PRIOR=models/cine64-small METHODS="independent aid" bash bench/aid_vs_prior.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AID=${1:-models/cine64-aid}
 OUT=${2:-bench_out/aid_vs_prior}
-PRIOR=${PRIOR:-$AID}
+PRIOR=${PRIOR:-models/cine64-small}
 FRAMES=${FRAMES:-16}
+# seqdiff (the per-frame prior, each frame warm-started from the previous one's sample with its
+# default tail of the step grid) places AID against SeqDiff on the same measurements.
+METHODS=${METHODS:-independent aid seqdiff}
 STEPS=${STEPS:-50}
 cargo build --release --quiet --bin cinediff
 B=target/release/cinediff
@@ -27,7 +31,7 @@ for accel in 8 12; do
     b="$OUT/b${accel}x_c${coils}"
     $B simulate --truth "$OUT/truth.npy" --operator mri --accel "$accel" --coils "$coils" \
       --noise 0.01 --seed 0 --out "$b" --force 2>/dev/null
-    for method in independent aid; do
+    for method in $METHODS; do
       model=$PRIOR
       [ "$method" = aid ] && model=$AID
       r="$OUT/r${accel}x_c${coils}_$method"
