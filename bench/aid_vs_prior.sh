@@ -23,13 +23,14 @@ STEPS=${STEPS:-50}
 cargo build --release --quiet --bin cinediff
 B=target/release/cinediff
 mkdir -p "$OUT"
-[ -f "$OUT/truth.npy" ] ||
-  $B phantom --complex --frames "$FRAMES" --size 64 --count 1 --seed 2029 --out "$OUT/truth.npy" 2>/dev/null
+TRUTH="$OUT/truth_f$FRAMES.npy"
+[ -f "$TRUTH" ] ||
+  $B phantom --complex --frames "$FRAMES" --size 64 --count 1 --seed 2029 --out "$TRUTH" 2>/dev/null
 echo "accel,coils,method,psnr,ssim,nrmse,seconds_per_frame" > "$OUT/results.csv"
 for accel in 8 12; do
   for coils in 1 4; do
     b="$OUT/b${accel}x_c${coils}"
-    $B simulate --truth "$OUT/truth.npy" --operator mri --accel "$accel" --coils "$coils" \
+    $B simulate --truth "$TRUTH" --operator mri --accel "$accel" --coils "$coils" \
       --noise 0.01 --seed 0 --out "$b" --force 2>/dev/null
     for method in $METHODS; do
       model=$PRIOR

@@ -116,9 +116,27 @@ fn train_aid_reconstruct_and_generate() {
         "--lr",
         "1e-2",
         "--ema-decay",
-        "0"
+        "0",
+        "--conditioning-noise",
+        "0.25"
     ]);
-    assert_eq!(json(&stage.join("config.json"))["frozen_prior"], false);
+    let stage_config = json(&stage.join("config.json"));
+    assert_eq!(stage_config["frozen_prior"], false);
+    assert_eq!(stage_config["conditioning_noise"], 0.25);
+    fails(
+        args![
+            "train-aid",
+            "--data",
+            seqs,
+            "--init-from",
+            model,
+            "--out",
+            dir.join("aid-bad"),
+            "--conditioning-noise",
+            "2"
+        ],
+        &["conditioning_noise"],
+    );
     let (_, all) = load_aid(&stage, &device).unwrap();
     let x = burn::tensor::Tensor::<4>::ones([1, 2, 32, 32], &device);
     assert_ne!(

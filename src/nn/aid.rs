@@ -46,6 +46,11 @@ pub struct AidModelConfig {
     pub frozen_prior: bool,
     /// The prior the U-Net came from (a path, for the model card), if any.
     pub prior: Option<String>,
+    /// Training only: each window's conditioning frames get N(0, s²) noise, s ~ U(0, this) (network
+    /// units), so the model learns not to copy its history blindly (at sampling time the history
+    /// is earlier reconstructions, not clean frames). 0 is the paper's clean teacher forcing.
+    #[serde(default)]
+    pub conditioning_noise: f32,
 }
 
 impl AidModelConfig {
@@ -60,6 +65,13 @@ impl AidModelConfig {
         }
         self.network.validate()?;
         self.diffusion.validate()?;
+        if !(0.0..=1.0).contains(&self.conditioning_noise) {
+            return Err(Error::invalid(
+                "aid conditioning_noise",
+                "0 ≤ s ≤ 1",
+                self.conditioning_noise,
+            ));
+        }
         if self.network.unet != self.diffusion.unet {
             return Err(Error::invalid(
                 "aid network.unet",

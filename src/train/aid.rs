@@ -1,7 +1,8 @@
 //! Training of AID's autoregressive denoiser ([`crate::nn::aid`]) by teacher forcing: a window of
 //! L + 1 consecutive frames (random start, random time reversal, flips shared by the window);
 //! frames 0..L−1 condition, frames 1..=L are noised at one diffusion time per window (independent
-//! noise per frame) and denoised in parallel; loss MSE on ε. With `frozen_prior` (two-stage
+//! noise per frame) and denoised in parallel; loss MSE on ε; with `conditioning_noise` s the
+//! conditioning frames get N(0, u²) noise, u ~ U(0, s) per window. With `frozen_prior` (two-stage
 //! training) the U-Net keeps the trained per-frame prior's weights and only the branch and the
 //! connectors learn. The optimisation machinery is the diffusion trainer's.
 
@@ -168,6 +169,19 @@ impl AidTrainer {
                 &mut noisy[start..],
                 &noise[k * l * len..(k + 1) * l * len],
             );
+        }
+        if self.model_config.conditioning_noise > 0.0 {
+            let mut extra = vec![0.0f32; b * l * len];
+            fill_standard_normal(&mut rng, &mut extra);
+            for (window, noise) in cond
+                .chunks_exact_mut(l * len)
+                .zip(extra.chunks_exact(l * len))
+            {
+                let s = self.model_config.conditioning_noise * rng.random::<f32>();
+                for (v, n) in window.iter_mut().zip(noise) {
+                    *v += s * n;
+                }
+            }
         }
         let ad = self.device.clone().autodiff();
         let shape = [b, l, c, h, w];

@@ -51,6 +51,11 @@ pub struct TrainAidArgs {
     /// with --unfreeze-prior this is a further stage that trains everything from a two-stage run).
     #[arg(long, value_name = "AID_MODEL_DIR", conflicts_with_all = ["resume", "from_scratch"])]
     init_from: Option<PathBuf>,
+    /// Noise on the conditioning frames in training: N(0, u²), u ~ U(0, S) per window (network
+    /// units; 0 = clean teacher forcing, the paper's). Makes the model robust to reconstructed
+    /// (imperfect) history.
+    #[arg(long, value_name = "S", default_value_t = 0.0)]
+    conditioning_noise: f32,
     /// L, conditioning frames per window.
     #[arg(long, default_value_t = 8)]
     window: usize,
@@ -160,6 +165,8 @@ pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
         let (mut config, net) = model_dir::load_aid(init, &device)
             .with_context(|| format!("loading the AID model {}", init.display()))?;
         config.frozen_prior = !args.unfreeze_prior;
+        config.conditioning_noise = args.conditioning_noise;
+        config.validate()?;
         let train = aid_train_config(&args);
         train.validate()?;
         device.seed(train.seed);
@@ -183,6 +190,7 @@ pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
             diffusion,
             frozen_prior: !(args.unfreeze_prior || args.from_scratch),
             prior: (!args.from_scratch).then(|| args.prior.display().to_string()),
+            conditioning_noise: args.conditioning_noise,
         };
         config.validate()?;
         let train = aid_train_config(&args);
