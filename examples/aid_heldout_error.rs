@@ -9,6 +9,7 @@ use cinediff::data::dataset::training_images;
 use cinediff::io::model_dir::load_aid;
 use cinediff::io::npy::{read_npy, NpyArray};
 use cinediff::nn::device::default_device;
+use cinediff::nn::unet_denoiser::tensor_to_vec;
 use cinediff::rng::{fill_standard_normal, substream};
 
 fn main() -> anyhow::Result<()> {
@@ -60,16 +61,10 @@ fn main() -> anyhow::Result<()> {
                 Tensor::from_data(TensorData::new(noisy.clone(), [1, l, c, h, w]), &device);
             let cnd: Tensor<5> = Tensor::from_data(TensorData::new(cond, [1, l, c, h, w]), &device);
             let e = net.forward(x, cnd, &[t]);
-            let e: Vec<f32> = e
-                .into_data()
-                .to_vec()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let e = tensor_to_vec(e)?;
             let xp: Tensor<4> = Tensor::from_data(TensorData::new(noisy, [l, c, h, w]), &device);
             let p = net.unet().forward(xp, &vec![t; l]);
-            let p: Vec<f32> = p
-                .into_data()
-                .to_vec()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let p = tensor_to_vec(p)?;
             for i in 0..l * len {
                 se_aid += ((e[i] - noise[i]) as f64).powi(2);
                 se_prior += ((p[i] - noise[i]) as f64).powi(2);
