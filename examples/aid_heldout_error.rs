@@ -45,15 +45,14 @@ fn main() -> anyhow::Result<()> {
     for &t in &[10usize, 50, 150, 300, 500, 700, 900] {
         let (mut se_aid, mut se_prior, mut cnt) = (0.0f64, 0.0f64, 0usize);
         for s in 0..n {
-            let first = 0;
-            // Seeded per (sequence, t) so every model sees the same noise.
             let mut cond = Vec::new();
             let mut noisy = Vec::new();
             for j in 0..l {
-                cond.extend_from_slice(images.image(s * t_frames + first + j));
-                noisy.extend_from_slice(images.image(s * t_frames + first + j + 1));
+                cond.extend_from_slice(images.image(s * t_frames + j));
+                noisy.extend_from_slice(images.image(s * t_frames + j + 1));
             }
             let mut noise = vec![0.0f32; l * len];
+            // Seeded per (sequence, t) so every model sees the same noise.
             let mut rng = substream(7, (s * 1000 + t) as u64);
             fill_standard_normal(&mut rng, &mut noise);
             schedule.noise_to(t, &mut noisy, &noise);

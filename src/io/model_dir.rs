@@ -361,7 +361,6 @@ pub fn save_aid_checkpoint(
     save_trainer_checkpoint(dir, config, trainer)
 }
 
-/// Reads and validates an AID model's `dir/config.json`.
 /// Whether `dir`'s config names an AID model (`"kind": "aid"`); unreadable configs are left to
 /// the loaders' errors.
 fn is_aid_model(dir: &Path) -> bool {
@@ -371,6 +370,7 @@ fn is_aid_model(dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Reads and validates an AID model's `dir/config.json`.
 pub fn read_aid_config(dir: &Path) -> Result<AidModelConfig> {
     read_config(dir, AidModelConfig::validate)
 }

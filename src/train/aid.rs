@@ -173,12 +173,12 @@ impl AidTrainer {
         if self.model_config.conditioning_noise > 0.0 {
             let mut extra = vec![0.0f32; b * l * len];
             fill_standard_normal(&mut rng, &mut extra);
-            for (window, noise) in cond
+            for (window, window_extra) in cond
                 .chunks_exact_mut(l * len)
                 .zip(extra.chunks_exact(l * len))
             {
                 let s = self.model_config.conditioning_noise * rng.random::<f32>();
-                for (v, n) in window.iter_mut().zip(noise) {
+                for (v, n) in window.iter_mut().zip(window_extra) {
                     *v += s * n;
                 }
             }
