@@ -2,15 +2,22 @@
 # SeqDiff on ultrasound scan-line subsampling (issue 8): a 32-frame echo-phantom cine from a seed
 # the shipped ultrasound prior was not trained on (training used seed 1), beam domain 64 depth
 # samples x 64 scan lines, 1/4 and 1/8 of the lines per frame with a rolling equispaced pattern
-# (shifted by one line per frame) and a random one, noise 0.01. Methods: linear interpolation
-# across missing lines, independent (DDIM + DC, STEPS = 100 steps per frame) and SeqDiff (frame 1
-# cold, then STEPS/20 steps per frame; also from --warm-start-level 70, and the mean of 4
-# particles). Metrics in the
-# beam domain on the log-compressed [-1, 1] scale, mean over frames 2..T; PSNR with the data
-# range max(truth frame) as everywhere in cinediff (zea's convention, range 2, reads 20·log10(2 /
-# max) dB higher; differences between methods are the same).
+# (shifted by one line per frame) and a random one, noise 0.01. Methods (METHODS, a list of):
+#   interp          linear interpolation across missing lines
+#   independent     DDIM + DC, STEPS steps per frame, one posterior sample
+#   independent-4p  the same, mean of 4 particles (approaches the posterior mean; 4x the work)
+#   seqdiff         frame 1 cold, then STEPS/20 steps per frame (the last ones of the grid)
+#   seqdiff70       the same STEPS/20 steps started at t = 70 (--warm-start-level 70)
+#   seqdiff70-4p    seqdiff70, mean of 4 particles
+#   seqdiff+70, seqdiff+70-4p   the same as SeqDiff+, warm-starting from TRANSITION's prediction
+# Metrics in the beam domain on the log-compressed [-1, 1] scale, mean over frames 2..T; PSNR with
+# the data range max(truth frame) as everywhere in cinediff (zea's convention, range 2, reads
+# 20·log10(2 / max) dB higher; differences between methods are the same). STRIDE = 3 takes every
+# third frame of the phantom: a heart (and probe) three times as fast.
 #
 #   bash bench/echo_seqdiff.sh [SEED] [OUT_DIR] [MODEL]   # defaults: 2026, bench_out/echo_seqdiff, models/echo64-small
+#   STRIDE=3 TRANSITION=models/echo64-transition METHODS="interp seqdiff70-4p seqdiff+70-4p" \
+#     bash bench/echo_seqdiff.sh 2026 bench_out/echo_seqdiff_3x
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEED=${1:-2026}
@@ -19,6 +26,11 @@ MODEL=${3:-models/echo64-small}
 STRIDE=${STRIDE:-1}
 STEPS=${STEPS:-100}
 WARM=$((STEPS / 20))
+METHODS=${METHODS:-interp independent independent-4p seqdiff seqdiff70 seqdiff70-4p}
+TRANSITION=${TRANSITION:-}
+case " $METHODS " in
+  *" seqdiff+"*) [ -n "$TRANSITION" ] || { echo "seqdiff+ methods need TRANSITION=<model dir>" >&2; exit 2; } ;;
+esac
 cargo build --release --quiet --bin cinediff
 B=target/release/cinediff
 mkdir -p "$OUT"
@@ -55,12 +67,20 @@ for mask in equispaced random; do
       echo "$mask,$accel,$name,$steps,$(mean_row "$b/$name")" | tee -a "$OUT/results.csv"
     }
     diff=(--sampler ddim-dc --dc-steps 10 --dc-step-size 1.5 --model "$MODEL" --seed 0)
-    run interp 0 --method interp
-    run independent "$STEPS" --method independent --steps "$STEPS" "${diff[@]}"
-    run seqdiff "$WARM" --method seqdiff --steps "$STEPS" --warm-start "$WARM" "${diff[@]}"
-    run "seqdiff-T'70" "$WARM" --method seqdiff --steps "$STEPS" --warm-start "$WARM" --warm-start-level 70 "${diff[@]}"
-    # The mean of 4 particles approaches the posterior mean (4x the network evaluations).
-    run "seqdiff-T'70-4p" "$WARM" --method seqdiff --steps "$STEPS" --warm-start "$WARM" --warm-start-level 70 --particles 4 "${diff[@]}"
+    seq=(--steps "$STEPS" --warm-start "$WARM" "${diff[@]}")
+    for method in $METHODS; do
+      case "$method" in
+        interp) run interp 0 --method interp ;;
+        independent) run independent "$STEPS" --method independent --steps "$STEPS" "${diff[@]}" ;;
+        independent-4p) run independent-4p "$STEPS" --method independent --steps "$STEPS" --particles 4 "${diff[@]}" ;;
+        seqdiff) run seqdiff "$WARM" --method seqdiff "${seq[@]}" ;;
+        seqdiff70) run seqdiff70 "$WARM" --method seqdiff --warm-start-level 70 "${seq[@]}" ;;
+        seqdiff70-4p) run seqdiff70-4p "$WARM" --method seqdiff --warm-start-level 70 --particles 4 "${seq[@]}" ;;
+        seqdiff+70) run seqdiff+70 "$WARM" --method seqdiff+ --transition "$TRANSITION" --warm-start-level 70 "${seq[@]}" ;;
+        seqdiff+70-4p) run seqdiff+70-4p "$WARM" --method seqdiff+ --transition "$TRANSITION" --warm-start-level 70 --particles 4 "${seq[@]}" ;;
+        *) echo "unknown method $method" >&2; exit 2 ;;
+      esac
+    done
   done
 done
 echo

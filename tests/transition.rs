@@ -11,7 +11,8 @@ use cinediff::io::model_dir::{
 };
 use cinediff::nn::device::default_device;
 use cinediff::nn::transition::{
-    TransitionConfig, TransitionModelConfig, TransitionPredictor, WindowSampling, TRANSITION_KIND,
+    ForecastErrors, TransitionConfig, TransitionModelConfig, TransitionPredictor, WindowSampling,
+    TRANSITION_KIND,
 };
 use cinediff::rng::{seeded, SeededRng};
 use cinediff::train::transition::{Sequences, TransitionTrainer};
@@ -90,29 +91,18 @@ fn moving_blobs(count: usize, rng: &mut SeededRng) -> ImageBatch {
 
 /// Mean squared error of predicting frame t+1 from frames t−K+1..=t over all windows, by the
 /// model and by persistence (x̃_{t+1} = x_t).
-fn forecast_errors(predictor: &TransitionPredictor, images: &ImageBatch, k: usize) -> (f64, f64) {
-    let count = images.batch_size() / FRAMES;
-    let len = SIDE * SIDE;
-    let (mut model, mut persistence, mut n) = (0.0, 0.0, 0usize);
-    for s in 0..count {
-        for t in k - 1..FRAMES - 1 {
-            let past: Vec<ImageBatch> = (t + 1 - k..=t)
-                .map(|f| {
-                    ImageBatch::new([1, 1, SIDE, SIDE], images.image(s * FRAMES + f).to_vec())
-                        .unwrap()
-                })
-                .collect();
-            let next = images.image(s * FRAMES + t + 1);
-            let predicted = predictor.predict(&past).unwrap();
-            let last = images.image(s * FRAMES + t);
-            for i in 0..len {
-                model += ((predicted.data()[i] - next[i]) as f64).powi(2);
-                persistence += ((last[i] - next[i]) as f64).powi(2);
-            }
-            n += len;
-        }
+fn forecast_errors(predictor: &TransitionPredictor, images: &ImageBatch) -> (f64, f64) {
+    let mut errors = ForecastErrors::default();
+    for s in 0..images.batch_size() / FRAMES {
+        let frames: Vec<ImageBatch> = (0..FRAMES)
+            .map(|f| {
+                ImageBatch::new([1, 1, SIDE, SIDE], images.image(s * FRAMES + f).to_vec()).unwrap()
+            })
+            .collect();
+        errors.add(predictor.forecast_errors(&frames).unwrap());
     }
-    (model / n as f64, persistence / n as f64)
+    let n = errors.values as f64;
+    (errors.model / n, errors.persistence / n)
 }
 
 #[test]
@@ -165,7 +155,7 @@ fn training_learns_motion_that_persistence_misses() {
         last = trainer.train_step(&sequences).unwrap().loss;
     }
     let predictor = TransitionPredictor::new(config, trainer.ema().clone(), &device).unwrap();
-    let (model, persistence) = forecast_errors(&predictor, &held_out, k);
+    let (model, persistence) = forecast_errors(&predictor, &held_out);
     eprintln!(
         "training loss {first:.5} → {last:.5}; held-out MSE: model {model:.6}, persistence {persistence:.6}"
     );

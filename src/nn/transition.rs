@@ -435,4 +435,54 @@ impl TransitionPredictor {
         out.ensure_finite("transition prediction")?;
         Ok(out)
     }
+
+    /// Forecast error over one sequence (frames oldest first, each `[1, c, h, w]`): for every t
+    /// with K frames up to it, Σ‖x̃_{t+1} − x_{t+1}‖² of the model and Σ‖x_t − x_{t+1}‖² of
+    /// persistence, SeqDiff's "nothing moves". Their ratio says what the model knows of the motion.
+    pub fn forecast_errors(&self, frames: &[ImageBatch]) -> Result<ForecastErrors> {
+        let k = self.config.network.context_frames;
+        let mut errors = ForecastErrors::default();
+        for t in k - 1..frames.len().saturating_sub(1) {
+            let past = &frames[t + 1 - k..=t];
+            let predicted = self.predict(past)?;
+            let next = &frames[t + 1];
+            next.ensure_same_shape("forecast target", &predicted)?;
+            for ((p, n), l) in predicted
+                .data()
+                .iter()
+                .zip(next.data())
+                .zip(frames[t].data())
+            {
+                errors.model += f64::from(p - n).powi(2);
+                errors.persistence += f64::from(l - n).powi(2);
+            }
+            errors.values += next.data().len();
+        }
+        Ok(errors)
+    }
+}
+
+/// Summed squared forecast errors of a transition model and of persistence (x̃_{t+1} = x_t).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ForecastErrors {
+    /// Σ‖x̃_{t+1} − x_{t+1}‖² of the model.
+    pub model: f64,
+    /// Σ‖x_t − x_{t+1}‖² of persistence.
+    pub persistence: f64,
+    /// Values summed over (windows × pixels × channels).
+    pub values: usize,
+}
+
+impl ForecastErrors {
+    /// Adds another sequence's errors.
+    pub fn add(&mut self, other: ForecastErrors) {
+        self.model += other.model;
+        self.persistence += other.persistence;
+        self.values += other.values;
+    }
+
+    /// MSE of the model over MSE of persistence (below 1: better than "nothing moves").
+    pub fn ratio(&self) -> f64 {
+        self.model / self.persistence
+    }
 }
