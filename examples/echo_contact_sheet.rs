@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use cinediff::data::echo::{echo_phantom, scan_convert, EchoConfig};
-use cinediff::io::png::write_grid;
+use cinediff::io::png::{write_grid, Window};
 use cinediff::rng::substream;
 
 /// Display magnification (beam frames are repeated, sector frames are scan-converted this large).
@@ -83,7 +83,7 @@ fn main() -> cinediff::Result<()> {
                 .map(|c| c.to_vec()),
         );
     }
-    write_grid(&out, &tiles, h, w, SHOWN, 1.0)?;
+    write_grid(&out, &tiles, h, w, SHOWN, Window::up_to(1.0))?;
     eprintln!(
         "wrote {} (frames {picked:?} of seed {SEED}: beam domain, then sector; then {} sample rows)",
         out.display(),

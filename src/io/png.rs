@@ -7,14 +7,14 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Writes `images` (each `h × w`, row-major) as a grid with `columns` tiles per row and a 2-pixel
-/// gap. Intensities are windowed to [0, `white`] (e.g. the data's maximum) so tiles are comparable.
+/// gap, all through one intensity `window` so tiles are comparable (non-finite values are black).
 pub fn write_grid(
     path: &Path,
     images: &[Vec<f32>],
     h: usize,
     w: usize,
     columns: usize,
-    white: f32,
+    window: Window,
 ) -> Result<()> {
     if images.is_empty() || columns == 0 || h == 0 || w == 0 {
         return Err(Error::invalid(
@@ -35,20 +35,13 @@ pub fn write_grid(
     let rows = images.len().div_ceil(cols);
     let width = cols * w + (cols + 1) * GAP;
     let height = rows * h + (rows + 1) * GAP;
-    let white = if white.is_finite() && white > 0.0 {
-        white
-    } else {
-        1.0
-    };
     let mut pixels = vec![0u8; width * height];
     for (k, im) in images.iter().enumerate() {
         let (r, c) = (k / cols, k % cols);
         let (y0, x0) = (GAP + r * (h + GAP), GAP + c * (w + GAP));
         for y in 0..h {
             for x in 0..w {
-                let v = (im[y * w + x] / white).clamp(0.0, 1.0);
-                let v = if v.is_finite() { v } else { 0.0 };
-                pixels[(y0 + y) * width + x0 + x] = (v * 255.0).round() as u8;
+                pixels[(y0 + y) * width + x0 + x] = window.level(im[y * w + x], Depth::Eight) as u8;
             }
         }
     }
@@ -107,7 +100,7 @@ impl Window {
     }
 
     /// [min(0, smallest), largest] of the finite `values` ([0, 1] when they are all 0 or absent), so
-    /// magnitudes start at black as in [`write_grid`].
+    /// magnitudes start at black and signed values keep their sign visible.
     pub fn of(values: &[f32]) -> Self {
         let (mut lo, mut hi) = (0.0f32, f32::NEG_INFINITY);
         for &v in values.iter().filter(|v| v.is_finite()) {
@@ -118,6 +111,15 @@ impl Window {
             Window { lo, hi }
         } else {
             Window { lo, hi: lo + 1.0 }
+        }
+    }
+
+    /// [0, `white`], the window of magnitudes up to `white` ([0, 1] unless `white` is finite and > 0).
+    pub fn up_to(white: f32) -> Self {
+        if white.is_finite() && white > 0.0 {
+            Window { lo: 0.0, hi: white }
+        } else {
+            Window { lo: 0.0, hi: 1.0 }
         }
     }
 
@@ -389,4 +391,33 @@ pub fn read_png(path: &Path) -> Result<PngImage> {
         path: path.to_path_buf(),
         reason,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A grid of signed values through a [−1, 1] window: −1 is black, 1 white, 0 mid-grey (not the
+    /// magnitude's black–white–black), NaN black, and the gaps black.
+    #[test]
+    fn grid_shows_signed_values_through_the_window() {
+        let path = std::env::temp_dir().join(format!("cinediff-grid-{}.png", std::process::id()));
+        let tiles = vec![vec![-1.0, 0.0, 1.0, f32::NAN], vec![0.5, -0.5, 2.0, -2.0]];
+        write_grid(&path, &tiles, 2, 2, 2, Window::new(-1.0, 1.0).unwrap()).unwrap();
+        let image = read_png(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        // 2 tiles of 2×2 with 2-pixel gaps: 2·2 + 3·2 = 10 wide, 2 + 2·2 = 6 high.
+        assert_eq!(image.shape, vec![6, 10]);
+        let at = |y: usize, x: usize| image.data[y * 10 + x];
+        assert_eq!(
+            [at(2, 2), at(2, 3), at(3, 2), at(3, 3)],
+            [0.0, 128.0, 255.0, 0.0]
+        );
+        assert_eq!(
+            [at(2, 6), at(2, 7), at(3, 6), at(3, 7)],
+            [191.0, 64.0, 255.0, 0.0]
+        );
+        assert!(image.data[..20].iter().all(|&v| v == 0.0), "top gap");
+        assert_eq!(Window::up_to(0.0), Window { lo: 0.0, hi: 1.0 });
+    }
 }

@@ -154,7 +154,7 @@ pub fn run(args: PhantomArgs) -> anyhow::Result<()> {
         args.size,
         args.size,
         8,
-        1.0,
+        png::Window::up_to(1.0),
     )?;
     write_json(
         &crate::sidecar_path(&args.out, "config.json"),
@@ -234,7 +234,7 @@ fn run_echo(args: &PhantomArgs) -> anyhow::Result<()> {
         config.depth,
         config.lines,
         8,
-        1.0,
+        png::Window::up_to(1.0),
     )?;
     write_sector_png(
         &crate::sidecar_path(&args.out, "sector.png"),
@@ -276,6 +276,6 @@ fn write_sector_png(
     let (sector, [frames, h, w]) = sector_display(beam, shape, &config.geometry())?;
     let tiles: Vec<Vec<f32>> = sector.chunks_exact(h * w).map(|c| c.to_vec()).collect();
     debug_assert_eq!(tiles.len(), frames);
-    png::write_grid(path, &tiles, h, w, 8, 1.0)?;
+    png::write_grid(path, &tiles, h, w, 8, png::Window::up_to(1.0))?;
     Ok(())
 }

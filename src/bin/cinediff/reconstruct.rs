@@ -126,7 +126,7 @@ cinediff reconstruct --bundle b/ --method ddim-dc --model models/cine64-small --
 cinediff reconstruct --bundle b/ --method seqdiff --sampler ddim-dc --steps 200 --warm-start 8 --model models/cine64-small --out r/\n  \
 cinediff reconstruct --bundle b/ --method aps --model models/cine64-aps-mri4x --samples 64 --out r/\n\n\
 Writes r/recon.npy (the truth's shape and dtype, else [T, H, W]; complex64 for complex bundles),\n\
-r/recon.png (magnitudes), r/config.toml (every resolved setting, the seed and the timing) and,\n\
+r/recon.png (magnitudes; signed values for real images), r/config.toml (every resolved setting, the seed and the timing) and,\n\
 with --samples N >= 2, r/std.npy and r/std.png (per-pixel posterior standard deviation), and,\n\
 when the bundle holds truth.npy, r/metrics.json (PSNR/SSIM with data range max(truth frame), NRMSE,\n\
 NMSE, on magnitudes for complex images, per frame and mean). Sequence methods (independent,\n\
@@ -365,7 +365,13 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
         let re: Vec<f32> = recon.iter().map(|v| v.re).collect();
         npy::write_npy_f32(&recon_path, &shape, &re)?;
     }
-    write_png(&args.out.join("recon.png"), &magnitude(&recon), spec.shape)?;
+    // Complex images are shown as magnitudes, real ones signed (log-compressed echo is in [−1, 1]).
+    let shown = if spec.complex {
+        magnitude(&recon)
+    } else {
+        recon.iter().map(|v| v.re).collect()
+    };
+    write_png(&args.out.join("recon.png"), &shown, spec.shape)?;
     let std_path = args.out.join("std.npy");
     if let Some(std) = &std {
         npy::write_npy_f32(&std_path, &shape, std)?;
@@ -875,14 +881,9 @@ fn write_sector_cine(path: &Path, bundle: &Bundle, recon: &[Complex32]) -> anyho
     Ok(())
 }
 
-/// A grid of the frames of non-negative `[t, h, w]` values, white = their maximum.
-fn write_png(path: &Path, mags: &[f32], [t, h, w]: [usize; 3]) -> anyhow::Result<()> {
-    let white = mags
-        .iter()
-        .copied()
-        .fold(0.0f32, f32::max)
-        .max(f32::MIN_POSITIVE);
-    let tiles: Vec<Vec<f32>> = mags.chunks_exact(h * w).map(|c| c.to_vec()).collect();
-    png::write_grid(path, &tiles, h, w, t.min(8), white)?;
+/// A grid of the frames of `[t, h, w]` values, black..white = [min(0, smallest), largest].
+fn write_png(path: &Path, values: &[f32], [t, h, w]: [usize; 3]) -> anyhow::Result<()> {
+    let tiles: Vec<Vec<f32>> = values.chunks_exact(h * w).map(|c| c.to_vec()).collect();
+    png::write_grid(path, &tiles, h, w, t.min(8), png::Window::of(values))?;
     Ok(())
 }

@@ -58,8 +58,9 @@ impl From<SpacingArg> for TimestepSpacing {
 #[derive(Args)]
 #[command(
     after_help = "Example:\n  cinediff sample --model models/cine64 --count 8 --sampler ddim --steps 50 --seed 0 --out s.npy\n\n\
-Writes s.npy (float32 [count, H, W], or complex64 for 2-channel models), s.png (magnitude grid)\n\
-and s.config.json (resolved settings and seed). The same seed gives byte-identical output."
+Writes s.npy (float32 [count, H, W], or complex64 for 2-channel models), s.png (a grid of\n\
+magnitudes for complex samples, of signed values for real ones) and s.config.json (resolved\n\
+settings and seed). The same seed gives byte-identical output."
 )]
 pub struct SampleArgs {
     /// Model directory (config.json + model.safetensors).
@@ -177,16 +178,27 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     } else {
         npy::write_npy_f32(&args.out, &shape, samples.data())?;
     }
-    let mags = magnitudes(&samples);
-    let tiles: Vec<Vec<f32>> = mags.chunks_exact(s * s).map(|t| t.to_vec()).collect();
-    let white = config.normalization.offset + config.normalization.scale;
+    // Complex samples are shown as magnitudes; real ones signed (an echo prior's blood is −1), over
+    // the data range the normalisation maps to [−1, 1].
+    let norm = config.normalization;
+    let (shown, window) = if config.is_complex() {
+        (
+            magnitudes(&samples),
+            png::Window::up_to(norm.offset + norm.scale),
+        )
+    } else {
+        let signed = png::Window::new(norm.offset - norm.scale, norm.offset + norm.scale)
+            .unwrap_or_else(|_| png::Window::of(samples.data()));
+        (samples.data().to_vec(), signed)
+    };
+    let tiles: Vec<Vec<f32>> = shown.chunks_exact(s * s).map(|t| t.to_vec()).collect();
     png::write_grid(
         &crate::sidecar_path(&args.out, "png"),
         &tiles,
         s,
         s,
         8,
-        white,
+        window,
     )?;
     write_json(
         &crate::sidecar_path(&args.out, "config.json"),
