@@ -3,13 +3,12 @@
 # the shipped ultrasound prior was not trained on (training used seed 1), beam domain 64 depth
 # samples x 64 scan lines, 1/4 and 1/8 of the lines per frame with a rolling equispaced pattern
 # (shifted by one line per frame) and a random one, noise 0.01. Methods (METHODS, a list of):
-#   interp          linear interpolation across missing lines
-#   independent     DDIM + DC, STEPS steps per frame, one posterior sample
-#   independent-4p  the same, mean of 4 particles (approaches the posterior mean; 4x the work)
-#   seqdiff         frame 1 cold, then STEPS/20 steps per frame (the last ones of the grid)
-#   seqdiff70       the same STEPS/20 steps started at t = 70 (--warm-start-level 70)
-#   seqdiff70-4p    seqdiff70, mean of 4 particles
-#   seqdiff+70, seqdiff+70-4p   the same as SeqDiff+, warm-starting from TRANSITION's prediction
+#   interp              linear interpolation across missing lines
+#   independent         DDIM + DC, STEPS steps per frame from noise
+#   seqdiff             frame 1 cold, then STEPS/20 steps per frame (the last ones of the grid)
+#   seqdiff70           the same STEPS/20 steps spread down from t = 70 (--warm-start-level 70)
+#   seqdiff+, seqdiff+70   SeqDiff+: warm-starting from TRANSITION's prediction of the frame
+#   any of them -<P>p   the mean of P particles, e.g. -4p (approaches the posterior mean; 4x the work)
 # Metrics in the beam domain on the log-compressed [-1, 1] scale, mean over frames 2..T; PSNR with
 # the data range max(truth frame) as everywhere in cinediff (zea's convention, range 2, reads
 # 20·log10(2 / max) dB higher; differences between methods are the same). STRIDE = 3 takes every
@@ -69,17 +68,21 @@ for mask in equispaced random; do
     diff=(--sampler ddim-dc --dc-steps 10 --dc-step-size 1.5 --model "$MODEL" --seed 0)
     seq=(--steps "$STEPS" --warm-start "$WARM" "${diff[@]}")
     for method in $METHODS; do
-      case "$method" in
-        interp) run interp 0 --method interp ;;
-        independent) run independent "$STEPS" --method independent --steps "$STEPS" "${diff[@]}" ;;
-        independent-4p) run independent-4p "$STEPS" --method independent --steps "$STEPS" --particles 4 "${diff[@]}" ;;
-        seqdiff) run seqdiff "$WARM" --method seqdiff "${seq[@]}" ;;
-        seqdiff70) run seqdiff70 "$WARM" --method seqdiff --warm-start-level 70 "${seq[@]}" ;;
-        seqdiff70-4p) run seqdiff70-4p "$WARM" --method seqdiff --warm-start-level 70 --particles 4 "${seq[@]}" ;;
-        seqdiff+70) run seqdiff+70 "$WARM" --method seqdiff+ --transition "$TRANSITION" --warm-start-level 70 "${seq[@]}" ;;
-        seqdiff+70-4p) run seqdiff+70-4p "$WARM" --method seqdiff+ --transition "$TRANSITION" --warm-start-level 70 --particles 4 "${seq[@]}" ;;
-        *) echo "unknown method $method" >&2; exit 2 ;;
-      esac
+      # interp | independent[-<P>p] | seqdiff[+][<T'>][-<P>p]
+      if [ "$method" = interp ]; then
+        run interp 0 --method interp
+      elif [[ "$method" =~ ^independent(-([0-9]+)p)?$ ]]; then
+        run "$method" "$STEPS" --method independent --steps "$STEPS" \
+          --particles "${BASH_REMATCH[2]:-1}" "${diff[@]}"
+      elif [[ "$method" =~ ^seqdiff(\+?)([0-9]*)(-([0-9]+)p)?$ ]]; then
+        args=(--method "seqdiff${BASH_REMATCH[1]}" --particles "${BASH_REMATCH[4]:-1}")
+        [ -n "${BASH_REMATCH[1]}" ] && args+=(--transition "$TRANSITION")
+        [ -n "${BASH_REMATCH[2]}" ] && args+=(--warm-start-level "${BASH_REMATCH[2]}")
+        run "$method" "$WARM" "${args[@]}" "${seq[@]}"
+      else
+        echo "unknown method $method" >&2
+        exit 2
+      fi
     done
   done
 done
