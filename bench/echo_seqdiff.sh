@@ -37,24 +37,7 @@ rm -f "$OUT/truth.npy"
 $B phantom --kind echo --frames 32 --size 64 --count 1 --seed "$SEED" --frame-stride "$STRIDE" \
   --out "$OUT/truth.npy" 2>/dev/null
 echo "mask,accel,method,steps_per_frame,psnr,ssim,frames_per_second" > "$OUT/results.csv"
-mean_row() { # dir → psnr,ssim,fps (frames 2..T)
-  python3 - "$1" <<'PY'
-import csv, json, sys, os
-d = sys.argv[1]
-if os.path.exists(f"{d}/frames.csv"):
-    rows = list(csv.DictReader(open(f"{d}/frames.csv")))[1:]
-    psnr = sum(float(r["psnr"]) for r in rows) / len(rows)
-    ssim = sum(float(r["ssim"]) for r in rows) / len(rows)
-    fps = json.load(open(f"{d}/summary.json"))["frames_per_second"]
-else:
-    m = json.load(open(f"{d}/metrics.json"))
-    frames = m["frames"][1:]
-    psnr = sum(f["psnr"] for f in frames) / len(frames)
-    ssim = sum(f["ssim"] for f in frames) / len(frames)
-    fps = 1.0 / max(m.get("seconds_per_frame", 0.0), 1e-9)
-print(f"{psnr:.3f},{ssim:.4f},{fps:.3f}")
-PY
-}
+mean_row() { python3 bench/frames_mean.py "$1"; } # dir → psnr,ssim,fps (frames 2..T)
 for mask in equispaced random; do
   for accel in 4 8; do
     b="$OUT/${mask}_${accel}"

@@ -38,15 +38,7 @@ for level in $LEVELS; do
       $B reconstruct --bundle "$OUT/bundle" --method "$strategy" --steps 200 --warm-start "$w" \
         --warm-start-level "$level" --sampler ddim-dc --dc-steps 10 --dc-step-size 1.5 \
         --model "$MODEL" --seed 0 --out "$dir" --force "${extra[@]}" 2>/dev/null
-      python3 - "$dir" "$strategy" "$w" "$level" >> "$OUT/results.csv" <<'PY'
-import csv, json, sys
-d, strategy, w, level = sys.argv[1:]
-rows = list(csv.DictReader(open(f"{d}/frames.csv")))[1:]
-psnr = sum(float(r["psnr"]) for r in rows) / len(rows)
-ssim = sum(float(r["ssim"]) for r in rows) / len(rows)
-fps = json.load(open(f"{d}/summary.json"))["frames_per_second"]
-print(f"{strategy},{w},{level},{psnr:.3f},{ssim:.4f},{fps:.3f}")
-PY
+      echo "$strategy,$w,$level,$(python3 bench/frames_mean.py "$dir")" >> "$OUT/results.csv"
       tail -1 "$OUT/results.csv"
     done
   done

@@ -25,15 +25,7 @@ run() { # strategy label, steps per frame, cinediff reconstruct args...
   local dir="$OUT/${label// /_}_$steps"
   $B reconstruct --bundle "$OUT/bundle" --sampler ddim-dc --dc-steps 10 --dc-step-size 1.5 \
     --model "$MODEL" --seed 0 --out "$dir" --force "$@" 2>/dev/null
-  python3 - "$dir" "$label" "$steps" >> "$OUT/sweep.csv" <<'PY'
-import csv, json, sys
-d, label, steps = sys.argv[1:]
-rows = list(csv.DictReader(open(f"{d}/frames.csv")))[1:]
-psnr = sum(float(r["psnr"]) for r in rows) / len(rows)
-ssim = sum(float(r["ssim"]) for r in rows) / len(rows)
-fps = json.load(open(f"{d}/summary.json"))["frames_per_second"]
-print(f"{label},{steps},{psnr:.3f},{ssim:.4f},{fps:.3f}")
-PY
+  echo "$label,$steps,$(python3 bench/frames_mean.py "$dir")" >> "$OUT/sweep.csv"
   tail -1 "$OUT/sweep.csv"
 }
 for s in 10 25 50 100 200; do
