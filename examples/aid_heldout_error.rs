@@ -7,7 +7,7 @@
 use burn::tensor::{Tensor, TensorData};
 use cinediff::data::dataset::training_images;
 use cinediff::io::model_dir::load_aid;
-use cinediff::io::npy::{read_npy, NpyArray};
+use cinediff::io::npy::read_npy;
 use cinediff::nn::device::default_device;
 use cinediff::nn::unet_denoiser::tensor_to_vec;
 use cinediff::rng::{fill_standard_normal, substream};
@@ -21,10 +21,8 @@ fn main() -> anyhow::Result<()> {
     let (config, net) = load_aid(std::path::Path::new(&args[1]), &device)?;
     let schedule = config.diffusion.noise_schedule()?;
     let array = read_npy(std::path::Path::new(&args[2]))?;
-    let (real, complex) = match &array {
-        NpyArray::Real { data, .. } => (Some(data.as_slice()), None),
-        NpyArray::Complex { data, .. } => (None, Some(data.as_slice())),
-        NpyArray::U8 { .. } => anyhow::bail!("{}: expected float32 or complex64", args[2]),
+    let Some((real, complex)) = array.float_views() else {
+        anyhow::bail!("{}: expected float32 or complex64", args[2]);
     };
     let shape = array.shape().to_vec();
     if shape.len() != 4 || shape[1] <= net.window() {

@@ -8,7 +8,7 @@
 use cinediff::data::dataset::training_images;
 use cinediff::image::ImageBatch;
 use cinediff::io::model_dir::load_transition;
-use cinediff::io::npy::{read_npy, NpyArray};
+use cinediff::io::npy::read_npy;
 use cinediff::nn::device::default_device;
 use cinediff::nn::transition::ForecastErrors;
 
@@ -28,10 +28,8 @@ fn main() -> anyhow::Result<()> {
     let predictor = load_transition(std::path::Path::new(&args[1]), &device)?;
     let k = predictor.config().network.context_frames;
     let array = read_npy(std::path::Path::new(&args[2]))?;
-    let (real, complex) = match &array {
-        NpyArray::Real { data, .. } => (Some(data.as_slice()), None),
-        NpyArray::Complex { data, .. } => (None, Some(data.as_slice())),
-        NpyArray::U8 { .. } => anyhow::bail!("{}: expected float32 or complex64", args[2]),
+    let Some((real, complex)) = array.float_views() else {
+        anyhow::bail!("{}: expected float32 or complex64", args[2]);
     };
     let shape = array.shape().to_vec();
     if shape.len() != 4 || shape[1] <= k * stride {

@@ -41,6 +41,16 @@ impl NpyArray {
         matches!(self, NpyArray::Complex { .. })
     }
 
+    /// The float data as (real, complex), exactly one of them `Some` — the form
+    /// [`crate::data::dataset::training_images`] takes; `None` for uint8 arrays.
+    pub fn float_views(&self) -> Option<(Option<&[f32]>, Option<&[Complex32]>)> {
+        match self {
+            NpyArray::Real { data, .. } => Some((Some(data), None)),
+            NpyArray::Complex { data, .. } => Some((None, Some(data))),
+            NpyArray::U8 { .. } => None,
+        }
+    }
+
     /// The numpy dtype string.
     pub fn dtype(&self) -> &'static str {
         match self {

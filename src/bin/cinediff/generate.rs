@@ -9,7 +9,7 @@ use cinediff::data::dataset::{magnitudes, to_complex, training_images};
 use cinediff::diffusion::samplers::{Ddim, Ddpm, DdpmVariance, Sampler};
 use cinediff::image::ImageBatch;
 use cinediff::io::model_dir::{load_aid, write_json};
-use cinediff::io::npy::{self, read_npy, NpyArray};
+use cinediff::io::npy::{self, read_npy};
 use cinediff::metrics::temporal_statistics;
 use cinediff::nn::device::default_device;
 use cinediff::sequence::{generate_aid, Aid};
@@ -101,12 +101,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         None => Vec::new(),
         Some(path) => {
             let array = read_npy(path)?;
-            let (real, complex) = match &array {
-                NpyArray::Real { data, .. } => (Some(data.as_slice()), None),
-                NpyArray::Complex { data, .. } => (None, Some(data.as_slice())),
-                NpyArray::U8 { .. } => {
-                    anyhow::bail!("{}: expected float32 or complex64", path.display())
-                }
+            let Some((real, complex)) = array.float_views() else {
+                anyhow::bail!("{}: expected float32 or complex64", path.display())
             };
             let (n, k) = match *array.shape() {
                 [k, _, _] => (1, k),

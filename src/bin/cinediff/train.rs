@@ -109,13 +109,11 @@ pub(crate) fn read_training_set(
     what: &str,
 ) -> anyhow::Result<(NpyArray, TrainingImages)> {
     let array = read_npy(path)?;
-    let (real, complex) = match &array {
-        NpyArray::Real { data, .. } => (Some(data.as_slice()), None),
-        NpyArray::Complex { data, .. } => (None, Some(data.as_slice())),
-        NpyArray::U8 { .. } => anyhow::bail!(
+    let Some((real, complex)) = array.float_views() else {
+        anyhow::bail!(
             "{}: training {what} must be float32 or complex64, got uint8",
             path.display()
-        ),
+        );
     };
     let set = training_images(array.shape(), real, complex)
         .with_context(|| format!("{}", path.display()))?;
