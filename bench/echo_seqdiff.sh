@@ -12,7 +12,8 @@
 # Metrics in the beam domain on the log-compressed [-1, 1] scale, mean over frames 2..T; PSNR with
 # the data range max(truth frame) as everywhere in cinediff (zea's convention, range 2, reads
 # 20·log10(2 / max) dB higher; differences between methods are the same). STRIDE = 3 takes every
-# third frame of the phantom: a heart (and probe) three times as fast.
+# third frame of the phantom: a heart (and probe) three times as fast. MASKS (equispaced random)
+# and ACCELS (4 8) narrow the grid.
 #
 #   bash bench/echo_seqdiff.sh [SEED] [OUT_DIR] [MODEL]   # defaults: 2026, bench_out/echo_seqdiff, models/echo64-small
 #   STRIDE=3 TRANSITION=models/echo64-transition METHODS="interp seqdiff70-4p seqdiff+70-4p" \
@@ -38,8 +39,8 @@ $B phantom --kind echo --frames 32 --size 64 --count 1 --seed "$SEED" --frame-st
   --out "$OUT/truth.npy" 2>/dev/null
 echo "mask,accel,method,steps_per_frame,psnr,ssim,frames_per_second" > "$OUT/results.csv"
 mean_row() { python3 bench/frames_mean.py "$1"; } # dir → psnr,ssim,fps (frames 2..T)
-for mask in equispaced random; do
-  for accel in 4 8; do
+for mask in ${MASKS:-equispaced random}; do
+  for accel in ${ACCELS:-4 8}; do
     b="$OUT/${mask}_${accel}"
     $B simulate --truth "$OUT/truth.npy" --operator us-lines --mask "$mask" --accel "$accel" \
       --noise 0.01 --seed 0 --out "$b/bundle" --force 2>/dev/null

@@ -73,13 +73,16 @@ fn train_aid_reconstruct_and_generate() {
         a.extend(extra.iter().map(std::ffi::OsStr::new));
         ok(&a)
     };
-    train("2", &[]);
+    // A truncated v-weighting of the diffusion times is a training setting that survives --resume.
+    train("2", &["--v-weight-cap", "20"]);
     train("3", &["--resume"]);
     let log = String::from_utf8(bytes(&model.join("train_log.csv"))).unwrap();
     assert_eq!(log.lines().count(), 1 + 3, "{log}");
     let config = json(&model.join("config.json"));
     assert_eq!(config["kind"], "aid");
     assert_eq!(config["frozen_prior"], true);
+    assert_eq!(config["timestep_emphasis"]["kind"], "truncated_v");
+    assert_eq!(config["timestep_emphasis"]["cap"], 20.0);
 
     // Two-stage training leaves the U-Net exactly the prior.
     let device = default_device();

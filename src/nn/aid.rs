@@ -22,6 +22,7 @@ use burn::tensor::activation::{gelu, silu, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::diffusion::TimestepEmphasis;
 use crate::error::{Error, Result};
 use crate::nn::unet::{ResBlock, UNet, UNetConfig};
 
@@ -51,6 +52,11 @@ pub struct AidModelConfig {
     /// is earlier reconstructions, not clean frames). 0 is the paper's clean teacher forcing.
     #[serde(default)]
     pub conditioning_noise: f32,
+    /// Training only: which diffusion times the ε-loss draws (uniform is the paper's; a truncated
+    /// v-weighting makes the branch learn to use its history at high noise, where generation
+    /// decides a frame's layout).
+    #[serde(default)]
+    pub timestep_emphasis: TimestepEmphasis,
 }
 
 impl AidModelConfig {
@@ -72,6 +78,7 @@ impl AidModelConfig {
                 self.conditioning_noise,
             ));
         }
+        self.timestep_emphasis.validate()?;
         if self.network.unet != self.diffusion.unet {
             return Err(Error::invalid(
                 "aid network.unet",

@@ -1,7 +1,8 @@
 //! Training of AID's autoregressive denoiser ([`crate::nn::aid`]) by teacher forcing: a window of
 //! L + 1 consecutive frames (random start, random time reversal, flips shared by the window);
 //! frames 0..L−1 condition, frames 1..=L are noised at one diffusion time per window (independent
-//! noise per frame) and denoised in parallel; loss MSE on ε; with `conditioning_noise` s the
+//! noise per frame) and denoised in parallel; loss MSE on ε, t drawn as the config's
+//! [`crate::diffusion::TimestepEmphasis`] says (uniform by default); with `conditioning_noise` s the
 //! conditioning frames get N(0, u²) noise, u ~ U(0, s) per window. With `frozen_prior` (two-stage
 //! training) the U-Net keeps the trained per-frame prior's weights and only the branch and the
 //! connectors learn. The optimisation machinery is the diffusion trainer's.
@@ -12,6 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, RngCore};
 
 use crate::diffusion::schedule::NoiseSchedule;
+use crate::diffusion::TimestepDistribution;
 use crate::error::{Error, Result};
 use crate::nn::aid::{AidModelConfig, AidNet};
 use crate::rng::{fill_standard_normal, substream};
@@ -25,6 +27,7 @@ pub struct AidTrainer {
     config: TrainConfig,
     model_config: AidModelConfig,
     schedule: NoiseSchedule,
+    timesteps: TimestepDistribution,
     model: AidNet,
     ema: AidNet,
     optimizer: ModuleOptimizer,
@@ -43,7 +46,10 @@ impl AidTrainer {
         config.validate()?;
         model_config.validate()?;
         let schedule = model_config.diffusion.noise_schedule()?;
+        let timesteps =
+            TimestepDistribution::for_emphasis(&schedule, model_config.timestep_emphasis)?;
         let mut trainer = Self {
+            timesteps,
             optimizer: build_optimizer(&config),
             config,
             model_config: model_config.clone(),
@@ -151,8 +157,7 @@ impl AidTrainer {
                 push_flipped(&mut frames, data.frame(s, t), [c, h, w], flip_x, flip_y);
             }
         }
-        let t_total = self.schedule.num_train_timesteps();
-        let timesteps: Vec<usize> = (0..b).map(|_| rng.random_range(0..t_total)).collect();
+        let timesteps: Vec<usize> = (0..b).map(|_| self.timesteps.draw(&mut rng).0).collect();
         let mut noise = vec![0.0f32; b * l * len];
         fill_standard_normal(&mut rng, &mut noise);
         let (mut cond, mut noisy) = (

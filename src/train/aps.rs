@@ -19,7 +19,7 @@ use rand::{Rng, RngCore};
 use crate::aps::{conditioning, prior_bound_weight, ApsModelConfig};
 use crate::bundle::{simulate, Truth};
 use crate::diffusion::schedule::NoiseSchedule;
-use crate::diffusion::Denoiser;
+use crate::diffusion::{Denoiser, TimestepDistribution};
 use crate::error::{Error, Result};
 use crate::image::ImageBatch;
 use crate::nn::flow::ConditionalFlow;
@@ -58,44 +58,7 @@ pub struct ApsTrainer {
     step: usize,
     device: Device,
     last_terms: ApsTerms,
-    timestep_sampler: TimestepSampler,
-}
-
-/// Draws timesteps t ∈ [min, T) with probability p(t) ∝ 1/σ_t (inverse-CDF on the table).
-#[derive(Clone, Debug)]
-struct TimestepSampler {
-    min: usize,
-    cdf: Vec<f64>,
-    probabilities: Vec<f64>,
-}
-
-impl TimestepSampler {
-    fn new(schedule: &NoiseSchedule, min: usize) -> Self {
-        let total = schedule.num_train_timesteps();
-        let raw: Vec<f64> = (min..total).map(|t| 1.0 / schedule.sigma(t)).collect();
-        let sum: f64 = raw.iter().sum();
-        let probabilities: Vec<f64> = raw.iter().map(|v| v / sum).collect();
-        let mut acc = 0.0;
-        let cdf = probabilities
-            .iter()
-            .map(|p| {
-                acc += p;
-                acc
-            })
-            .collect();
-        Self {
-            min,
-            cdf,
-            probabilities,
-        }
-    }
-
-    /// (t, p(t)).
-    fn draw(&self, rng: &mut crate::rng::SeededRng) -> (usize, f64) {
-        let u: f64 = rng.random();
-        let k = self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1);
-        (self.min + k, self.probabilities[k])
-    }
+    timestep_sampler: TimestepDistribution,
 }
 
 impl ApsTrainer {
@@ -119,7 +82,7 @@ impl ApsTrainer {
         let model = flow.valid().to_device(&device.clone().autodiff()).train();
         let ema = model.valid().to_device(device);
         let timestep_sampler =
-            TimestepSampler::new(&schedule, model_config.prior_bound.min_timestep);
+            TimestepDistribution::inverse_sigma(&schedule, model_config.prior_bound.min_timestep)?;
         Ok(Self {
             timestep_sampler,
             optimizer: build_optimizer(&config),
