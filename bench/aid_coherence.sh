@@ -3,7 +3,8 @@
 # the AID model (DDIM, STEPS steps per frame, seed 0) against the training data's sequences and
 # against "sequences" of independent samples of the per-frame prior (FRAMES draws in a row). For
 # each: the mean |frame-to-frame difference| of the magnitudes and their autocorrelation over lags
-# 1..8 (`cinediff info` prints both for any sequence file).
+# 1..8 (`cinediff info` prints both for any sequence file). RHO (default 0, AID's fresh noise per
+# frame) is generate's --noise-correlation: the frames' starting noise shared with weight √RHO.
 #
 #   bash bench/aid_coherence.sh [AID_MODEL] [OUT_DIR]   # defaults: models/cine64-aid, bench_out/aid_coherence
 #   COUNT=4 FRAMES=32 STEPS=25 PRIOR=models/cine64-small TRAIN=/path/cine64_train.npy bash bench/aid_coherence.sh
@@ -15,6 +16,7 @@ PRIOR=${PRIOR:-models/cine64-small}
 COUNT=${COUNT:-4}
 FRAMES=${FRAMES:-32}
 STEPS=${STEPS:-25}
+RHO=${RHO:-0}
 cargo build --release --quiet --bin cinediff
 B=target/release/cinediff
 mkdir -p "$OUT"
@@ -23,7 +25,7 @@ TRAIN=${TRAIN:-$OUT/train.npy}
 [ -f "$TRAIN" ] ||
   $B phantom --complex --frames "$FRAMES" --size 64 --count "$COUNT" --seed 1 --out "$TRAIN" 2>/dev/null
 $B generate --model "$AID" --frames "$FRAMES" --count "$COUNT" --steps "$STEPS" --seed 0 \
-  --out "$OUT/aid.npy"
+  --noise-correlation "$RHO" --out "$OUT/aid.npy"
 # Independent prior samples, FRAMES per "sequence" (the flat [COUNT·FRAMES, H, W] file re-labelled).
 $B sample --model "$PRIOR" --count $((COUNT * FRAMES)) --sampler ddim --steps "$STEPS" --seed 0 \
   --out "$OUT/independent_flat.npy" 2>/dev/null

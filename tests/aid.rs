@@ -224,13 +224,53 @@ fn train_aid_reconstruct_and_generate() {
         ]);
     }
     assert_eq!(bytes(&g1), bytes(&g2));
-    let sidecar = json(&dir.join("g1.config.json"));
+    let g1_config = json(&sidecar(&g1));
     assert_eq!(
-        sidecar["temporal"]["autocorrelation"]
+        g1_config["temporal"]["autocorrelation"]
             .as_array()
             .unwrap()
             .len(),
         2
+    );
+    // Shared starting noise (ρ = 1) with the deterministic DDIM: frames differ only through the
+    // conditioning, which the briefly trained branch barely uses, so they are near-copies; fresh
+    // noise (the default) draws different frames.
+    let g_shared = dir.join("g_shared.npy");
+    ok(args![
+        "generate",
+        "--model",
+        model,
+        "--frames",
+        "3",
+        "--steps",
+        "3",
+        "--seed",
+        "4",
+        "--noise-correlation",
+        "1",
+        "--out",
+        g_shared
+    ]);
+    let diff = |path: &std::path::Path| {
+        json(&sidecar(path))["temporal"]["mean_abs_difference"]
+            .as_f64()
+            .unwrap()
+    };
+    let (fresh, shared) = (diff(&g1), diff(&g_shared));
+    assert!(shared < 0.1 * fresh, "shared {shared} vs fresh {fresh}");
+    fails(
+        args![
+            "generate",
+            "--model",
+            model,
+            "--frames",
+            "3",
+            "--noise-correlation",
+            "1.5",
+            "--out",
+            dir.join("g5.npy")
+        ],
+        &["noise correlation"],
     );
     let first = dir.join("first.npy");
     ok(args![
@@ -277,4 +317,9 @@ fn train_aid_reconstruct_and_generate() {
         ],
         &["--frames"],
     );
+}
+
+/// `x.npy` → `x.config.json`.
+fn sidecar(path: &std::path::Path) -> std::path::PathBuf {
+    path.with_extension("config.json")
 }

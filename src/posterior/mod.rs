@@ -132,6 +132,7 @@ pub fn run_posterior(
     } = *problem;
     let shape = match &start {
         Start::Cold { shape } => *shape,
+        Start::Noise { x } => x.shape(),
         Start::Warm { image, .. } => image.shape(),
     };
     let n = shape[0];
@@ -162,6 +163,7 @@ pub fn run_posterior(
             Start::Cold { .. } => Start::Cold {
                 shape: [1, c, h, w],
             },
+            Start::Noise { x } => Start::Noise { x: frame(x, k)? },
             Start::Warm { image, start_index } => Start::Warm {
                 image: frame(image, k)?,
                 start_index: *start_index,

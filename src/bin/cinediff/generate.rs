@@ -51,6 +51,12 @@ pub struct GenerateArgs {
     /// Clip x̂₀ to [−LIMIT, LIMIT] (network units).
     #[arg(long, default_value_t = 1.0)]
     clip_x0: f32,
+    /// Correlation ρ of the frames' starting noise: x_T = √ρ·z (shared by the sequence) +
+    /// √(1−ρ)·z_frame (PYoCo's mixed noise prior). 0 = fresh noise per frame, as AID samples;
+    /// with 1 and the deterministic DDIM a frame changes only through its conditioning, so the
+    /// motion is the model's.
+    #[arg(long, value_name = "RHO", default_value_t = 0.0)]
+    noise_correlation: f64,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -69,6 +75,7 @@ struct Resolved<'a> {
     given_first_frames: usize,
     sampler: SamplerArg,
     steps: usize,
+    noise_correlation: f64,
     seed: u64,
     seconds: f64,
     seconds_per_frame: f64,
@@ -165,6 +172,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         args.count,
         first,
         args.seed,
+        args.noise_correlation,
         &mut |done| progress.update(done as u64, ""),
     )?;
     progress.finish();
@@ -215,6 +223,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             given_first_frames: given,
             sampler: args.sampler,
             steps: args.steps,
+            noise_correlation: args.noise_correlation,
             seed: args.seed,
             seconds,
             seconds_per_frame: seconds / (t - given).max(1) as f64,

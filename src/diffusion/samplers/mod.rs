@@ -12,6 +12,9 @@ use crate::rng::SeededRng;
 pub enum Start {
     /// x_T ~ N(0, I) of this `[n, c, h, w]` shape, at the first timestep of the grid.
     Cold { shape: [usize; 4] },
+    /// x_T given by the caller (e.g. noise correlated across the frames of a sequence), at the
+    /// first timestep of the grid: a cold start whose noise was drawn elsewhere.
+    Noise { x: ImageBatch },
     /// Begin at grid index `start_index` (0 = the first, noisiest step) from `image`, noised to that
     /// step's level with fresh noise: x = α_k·image + σ_k·z. Only the remaining steps run (SeqDiff).
     Warm {
@@ -217,6 +220,11 @@ pub fn prepare_start(
             }
             let mut x = ImageBatch::zeros(shape)?;
             crate::rng::fill_standard_normal(rng, x.data_mut());
+            Ok((x, 0))
+        }
+        Start::Noise { x } => {
+            check_input_shape(denoiser, &x)?;
+            x.ensure_finite("starting noise x_T")?;
             Ok((x, 0))
         }
         Start::Warm { image, start_index } => {
