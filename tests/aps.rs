@@ -98,6 +98,7 @@ fn aps_matches_the_closed_form_gaussian_posterior() {
         ema_decay: 0.99,
         flips: Flips::None,
         seed: 3,
+        lr_restarts: Vec::new(),
     };
     let flow = config.flow.init(&device).unwrap();
     let mut trainer = ApsTrainer::new(train, &config, schedule, flow, &device).unwrap();
@@ -224,6 +225,7 @@ fn aps_trainer_resumes_bit_identically() {
         ema_decay: 0.9,
         flips: Flips::Both,
         seed: 2,
+        lr_restarts: Vec::new(),
     };
     // One initialisation for both runs (the backend RNG is shared with parallel tests).
     let flow = config.flow.init(&device).unwrap();

@@ -61,6 +61,7 @@ fn train_config(steps: usize) -> TrainConfig {
         ema_decay: 0.99,
         flips: Flips::Both,
         seed: 3,
+        lr_restarts: Vec::new(),
     }
 }
 

@@ -76,6 +76,23 @@ pub struct TrainConfig {
     pub flips: Flips,
     /// Seed of every random draw in training.
     pub seed: u64,
+    /// One entry per time a resumed run changed its horizon (oldest first): the decay restarts
+    /// there from the rate reached, so extending a run never raises its learning rate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lr_restarts: Vec<LrRestart>,
+}
+
+/// Where an extended run's cosine decay restarts: at `step`, from `learning_rate`, down to the
+/// floor at the next horizon.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LrRestart {
+    /// The step the extension began at.
+    pub step: usize,
+    /// The learning rate the schedule had reached there.
+    pub learning_rate: f64,
+    /// The run's `steps` before the extension (where the decay before `step` was heading).
+    pub previous_steps: usize,
 }
 
 impl TrainConfig {
@@ -110,15 +127,46 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// Learning rate at `step` (0-based): linear warm-up to the peak, then cosine decay.
+    /// This run resumed at `at_step` and continued to `steps` in all: the same settings, the
+    /// cosine decay (once past warm-up) restarting from the rate reached at `at_step`, so that
+    /// extending a run does not raise its learning rate.
+    pub fn extended(&self, steps: usize, at_step: usize) -> Self {
+        let mut out = self.clone();
+        if steps != self.steps && at_step >= self.warmup_steps {
+            out.lr_restarts.push(LrRestart {
+                step: at_step,
+                learning_rate: self.learning_rate_at(at_step),
+                previous_steps: self.steps,
+            });
+        }
+        out.steps = steps;
+        out
+    }
+
+    /// Learning rate at `step` (0-based): linear warm-up to the peak, then cosine decay to
+    /// `peak · min_lr_ratio` at `steps` (after an [`LrRestart`], from its rate at its step; the
+    /// steps before it keep the schedule they ran with).
     pub fn learning_rate_at(&self, step: usize) -> f64 {
         let peak = self.learning_rate;
+        let floor = peak * self.min_lr_ratio;
+        // The horizon of the segment `step` lies in: the next restart's previous one, or `steps`.
+        let segment = self.lr_restarts.iter().rposition(|r| step >= r.step);
+        let next = segment.map_or(0, |i| i + 1);
+        let horizon = self
+            .lr_restarts
+            .get(next)
+            .map_or(self.steps, |r| r.previous_steps);
+        if let Some(r) = segment.map(|i| self.lr_restarts[i]) {
+            let span = horizon.saturating_sub(r.step).max(1) as f64;
+            let progress = ((step - r.step) as f64 / span).min(1.0);
+            let top = r.learning_rate.max(floor);
+            return floor + (top - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+        }
         if step < self.warmup_steps {
             return peak * (step + 1) as f64 / self.warmup_steps as f64;
         }
-        let span = (self.steps.saturating_sub(self.warmup_steps)).max(1) as f64;
+        let span = (horizon.saturating_sub(self.warmup_steps)).max(1) as f64;
         let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
-        let floor = peak * self.min_lr_ratio;
         floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
     }
 }
@@ -486,5 +534,57 @@ impl ModuleMapper for EmaBlend {
             let shape = t.shape();
             t.mul_scalar(decay) + src.reshape(shape).mul_scalar(1.0 - decay)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(steps: usize) -> TrainConfig {
+        TrainConfig {
+            steps,
+            batch_size: 1,
+            learning_rate: 1e-3,
+            warmup_steps: 10,
+            min_lr_ratio: 0.1,
+            weight_decay: 0.0,
+            grad_clip_norm: 1.0,
+            ema_decay: 0.99,
+            flips: Flips::None,
+            seed: 0,
+            lr_restarts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn extending_a_run_never_raises_its_learning_rate() {
+        let old = config(100);
+        let new = old.extended(400, 80);
+        // Before the extension point the schedule is the old one, bit for bit.
+        for step in 0..80 {
+            assert_eq!(new.learning_rate_at(step), old.learning_rate_at(step));
+        }
+        // Continuous at the restart, non-increasing after it, at the floor at the new end.
+        let at = old.learning_rate_at(80);
+        assert!((new.learning_rate_at(80) - at).abs() < 1e-15);
+        for step in 80..400 {
+            assert!(new.learning_rate_at(step + 1) <= new.learning_rate_at(step));
+        }
+        assert!((new.learning_rate_at(400) - 1e-4).abs() < 1e-12);
+        // The plain recomputation this replaces jumps back up (cosine at 60/390 of the way).
+        let mut naive = old.clone();
+        naive.steps = 400;
+        assert!(naive.learning_rate_at(80) > 2.0 * at);
+        // Same horizon, or still in warm-up: nothing to restart.
+        assert_eq!(old.extended(100, 80), old);
+        assert!(old.extended(400, 5).lr_restarts.is_empty());
+        // A second extension restarts from where the first had got to and keeps all history.
+        let again = new.extended(800, 300);
+        for step in 0..300 {
+            assert_eq!(again.learning_rate_at(step), new.learning_rate_at(step));
+        }
+        assert!((again.learning_rate_at(300) - new.learning_rate_at(300)).abs() < 1e-15);
+        assert!((again.learning_rate_at(800) - 1e-4).abs() < 1e-12);
     }
 }

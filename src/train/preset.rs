@@ -88,6 +88,7 @@ impl Preset {
             ema_decay: 0.999,
             flips: Flips::Horizontal,
             seed: 0,
+            lr_restarts: Vec::new(),
         }
     }
 }

@@ -171,7 +171,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 args.out.join("checkpoint/state.json").display()
             );
         }
-        model_dir::read_train_state(&args.out)?.train
+        let state = model_dir::read_train_state(&args.out)?;
+        state
+            .train
+            .extended(args.steps.unwrap_or(state.train.steps), state.step)
     } else {
         let mut c = preset.train_config();
         if let Some(v) = args.batch_size {
@@ -189,7 +192,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         c.seed = args.seed.unwrap_or(0);
         c
     };
-    if let Some(v) = args.steps {
+    if let (false, Some(v)) = (args.resume, args.steps) {
         train_config.steps = v;
     }
     train_config.validate()?;

@@ -152,6 +152,7 @@ fn aid_train_config(args: &TrainAidArgs) -> TrainConfig {
         ema_decay: args.ema_decay,
         flips: args.flips,
         seed: args.seed,
+        lr_restarts: Vec::new(),
     }
 }
 
@@ -169,8 +170,8 @@ pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
     let device = default_device();
     let (model_config, trainer) = if args.resume {
         let config = model_dir::read_aid_config(&args.out)?;
-        let mut train = model_dir::read_train_state(&args.out)?.train;
-        train.steps = args.steps;
+        let state = model_dir::read_train_state(&args.out)?;
+        let train = state.train.extended(args.steps, state.step);
         train.validate()?;
         device.seed(train.seed);
         let fresh = AidTrainer::new(train, &config, config.network.init(&device)?, &device)?;

@@ -183,8 +183,8 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
                 config.flow.image_size
             );
         }
-        let mut train = model_dir::read_train_state(&args.out)?.train;
-        train.steps = args.steps;
+        let state = model_dir::read_train_state(&args.out)?;
+        let train = state.train.extended(args.steps, state.step);
         train.validate()?;
         device.seed(train.seed);
         let fresh = ApsTrainer::new(
@@ -241,6 +241,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             ema_decay: args.ema_decay,
             flips: args.flips,
             seed: args.seed,
+            lr_restarts: Vec::new(),
         };
         train.validate()?;
         device.seed(train.seed);

@@ -148,8 +148,8 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
                 net.width
             );
         }
-        let mut train = model_dir::read_train_state(&args.out)?.train;
-        train.steps = args.steps;
+        let state = model_dir::read_train_state(&args.out)?;
+        let train = state.train.extended(args.steps, state.step);
         train.validate()?;
         device.seed(train.seed);
         let fresh = TransitionTrainer::new(train, &config, net.init(&device)?, &device)?;
@@ -193,6 +193,7 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
             ema_decay: args.ema_decay,
             flips: args.flips,
             seed: args.seed,
+            lr_restarts: Vec::new(),
         };
         train.validate()?;
         device.seed(train.seed);
