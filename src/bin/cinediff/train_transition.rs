@@ -72,8 +72,10 @@ pub struct TrainTransitionArgs {
     /// EMA decay of the prediction weights.
     #[arg(long, default_value_t = 0.995)]
     ema_decay: f64,
-    /// Random flips: none, horizontal or both (default; motion has no preferred side).
-    #[arg(long, default_value = "both")]
+    /// Random flips: none, horizontal (default: left-right, safe for MRI and for ultrasound scan
+    /// lines) or both (also up-down: fine for MRI, wrong for ultrasound, where up-down mirrors
+    /// depth and no probe does).
+    #[arg(long, default_value = "horizontal")]
     flips: Flips,
     /// Seed of every random draw in training.
     #[arg(long, default_value_t = 0)]
