@@ -155,12 +155,11 @@ mod tests {
     use crate::rng::seeded;
 
     #[test]
-    fn draws_follow_the_requested_weights() {
+    fn draws_follow_the_requested_weights() -> Result<()> {
         let schedule = NoiseSchedule::linear_default();
         let cap = 20.0f32;
         let dist =
-            TimestepDistribution::for_emphasis(&schedule, TimestepEmphasis::TruncatedV { cap })
-                .unwrap();
+            TimestepDistribution::for_emphasis(&schedule, TimestepEmphasis::TruncatedV { cap })?;
         // The weight ratio between a capped time and t = 0 (1/ᾱ₀ = 1/(1 − 1e-4)) is cap·ᾱ₀.
         let ratio = dist.probability(999) / dist.probability(0);
         assert!((ratio - f64::from(cap) * schedule.alpha_bar(0)).abs() < 1e-9);
@@ -178,6 +177,7 @@ mod tests {
             expected > 0.7,
             "the cap should put most mass at high t: {expected}"
         );
+        Ok(())
     }
 
     #[test]
