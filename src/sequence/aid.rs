@@ -125,11 +125,15 @@ pub fn generate(
         ));
     }
     let shape = [count, c, h, w];
-    // The shared part from its own stream (no frame uses index u64::MAX).
-    let shared = crate::rng::standard_normal(
-        &mut crate::rng::substream(seed, u64::MAX),
-        shape.iter().product(),
-    );
+    // The shared part from its own stream (no frame uses index u64::MAX); none for fresh noise.
+    let shared = if noise_correlation > 0.0 {
+        crate::rng::standard_normal(
+            &mut crate::rng::substream(seed, u64::MAX),
+            shape.iter().product(),
+        )
+    } else {
+        Vec::new()
+    };
     if first.len() > frames {
         return Err(Error::invalid(
             "given first frames",
