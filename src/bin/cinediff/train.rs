@@ -147,13 +147,27 @@ pub(crate) fn check_run_options(
     Ok(())
 }
 
+/// The optimisation settings a --resume continues with: the saved ones, extended to `steps` if
+/// given (the learning-rate decay restarting from the rate reached, never jumping back up).
+pub(crate) fn resumed_train_config(
+    out: &Path,
+    steps: Option<usize>,
+) -> anyhow::Result<cinediff::train::TrainConfig> {
+    let state = model_dir::read_train_state(out)?;
+    let train = state
+        .train
+        .extended(steps.unwrap_or(state.train.steps), state.step);
+    train.validate()?;
+    Ok(train)
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     check_run_options(&args.out, args.checkpoint_every, args.resume, args.force)?;
     let (array, set) = read_training_set(&args.data, "images")?;
     let [n, channels, size, _] = set.images.shape();
 
     let preset = args.preset.unwrap_or(Preset::Small);
-    let mut train_config = if args.resume {
+    let train_config = if args.resume {
         // A resumed run continues with the settings it was started with; only --steps may extend it.
         let fixed = [
             ("--preset", args.preset.is_some()),
@@ -171,10 +185,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 args.out.join("checkpoint/state.json").display()
             );
         }
-        let state = model_dir::read_train_state(&args.out)?;
-        state
-            .train
-            .extended(args.steps.unwrap_or(state.train.steps), state.step)
+        resumed_train_config(&args.out, args.steps)?
     } else {
         let mut c = preset.train_config();
         if let Some(v) = args.batch_size {
@@ -190,12 +201,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             c.flips = v;
         }
         c.seed = args.seed.unwrap_or(0);
+        if let Some(v) = args.steps {
+            c.steps = v;
+        }
+        c.validate()?;
         c
     };
-    if let (false, Some(v)) = (args.resume, args.steps) {
-        train_config.steps = v;
-    }
-    train_config.validate()?;
 
     let device = default_device();
     // Weight initialisation draws from the backend's RNG: seed it so the same --seed gives the same model.

@@ -14,7 +14,9 @@ use cinediff::train::{Flips, StepReport, TrainConfig};
 use clap::Args;
 use serde::Serialize;
 
-use crate::train::{check_run_options, read_training_set, run_training_loop, TrainingRun};
+use crate::train::{
+    check_run_options, read_training_set, resumed_train_config, run_training_loop, TrainingRun,
+};
 
 /// Options of `cinediff train-aid`.
 #[derive(Args)]
@@ -170,9 +172,7 @@ pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
     let device = default_device();
     let (model_config, trainer) = if args.resume {
         let config = model_dir::read_aid_config(&args.out)?;
-        let state = model_dir::read_train_state(&args.out)?;
-        let train = state.train.extended(args.steps, state.step);
-        train.validate()?;
+        let train = resumed_train_config(&args.out, Some(args.steps))?;
         device.seed(train.seed);
         let fresh = AidTrainer::new(train, &config, config.network.init(&device)?, &device)?;
         let trainer = model_dir::resume_aid_trainer(&args.out, &config, fresh, &device)?;

@@ -15,7 +15,9 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::simulate::{MaskArg, OperatorArg};
-use crate::train::{check_run_options, read_training_set, run_training_loop, TrainingRun};
+use crate::train::{
+    check_run_options, read_training_set, resumed_train_config, run_training_loop, TrainingRun,
+};
 
 /// Options of `cinediff train-aps`.
 #[derive(Args)]
@@ -183,9 +185,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
                 config.flow.image_size
             );
         }
-        let state = model_dir::read_train_state(&args.out)?;
-        let train = state.train.extended(args.steps, state.step);
-        train.validate()?;
+        let train = resumed_train_config(&args.out, Some(args.steps))?;
         device.seed(train.seed);
         let fresh = ApsTrainer::new(
             train,

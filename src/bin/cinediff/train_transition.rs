@@ -15,7 +15,9 @@ use cinediff::train::{Flips, StepReport, TrainConfig};
 use clap::Args;
 use serde::Serialize;
 
-use crate::train::{check_run_options, read_training_set, run_training_loop, TrainingRun};
+use crate::train::{
+    check_run_options, read_training_set, resumed_train_config, run_training_loop, TrainingRun,
+};
 
 /// Options of `cinediff train-transition`.
 #[derive(Args)]
@@ -150,9 +152,7 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
                 net.width
             );
         }
-        let state = model_dir::read_train_state(&args.out)?;
-        let train = state.train.extended(args.steps, state.step);
-        train.validate()?;
+        let train = resumed_train_config(&args.out, Some(args.steps))?;
         device.seed(train.seed);
         let fresh = TransitionTrainer::new(train, &config, net.init(&device)?, &device)?;
         let trainer = model_dir::resume_transition_trainer(&args.out, &config, fresh, &device)?;
