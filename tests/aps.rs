@@ -16,7 +16,9 @@ mod common;
 
 use common::*;
 
-use cinediff::aps::{ApsModelConfig, ApsSampler, MeasurementFamily, PriorBound, APS_KIND};
+use cinediff::aps::{
+    ApsModelConfig, ApsSampler, MeasurementFamily, PriorBound, PriorGradient, APS_KIND,
+};
 use cinediff::bundle::{simulate, MaskPattern, OperatorKind, Truth};
 use cinediff::data::Normalization;
 use cinediff::diffusion::schedule::NoiseSchedule;
@@ -32,7 +34,7 @@ use num_complex::Complex32;
 const SIZE: usize = 4;
 const NOISE: f64 = 0.5;
 
-fn model_config() -> ApsModelConfig {
+fn model_config(gradient: PriorGradient) -> ApsModelConfig {
     ApsModelConfig {
         kind: APS_KIND.into(),
         flow: FlowConfig {
@@ -45,6 +47,7 @@ fn model_config() -> ApsModelConfig {
             cond_features: 8,
             initial_log_std: (0.5f32).ln(),
             kspace_scale: false,
+            mean_net: None,
         },
         normalization: Normalization {
             offset: 0.0,
@@ -63,13 +66,32 @@ fn model_config() -> ApsModelConfig {
         prior_bound: PriorBound {
             min_timestep: 0,
             draws: 8,
+            gradient,
         },
         prior: "Gaussian N(0, 1) oracle".into(),
     }
 }
 
+/// The bound's own gradient (through the denoiser).
 #[test]
 fn aps_matches_the_closed_form_gaussian_posterior() {
+    closed_form_check(PriorGradient::Bound);
+}
+
+/// The score-distillation gradient: (ε̂ − ε)/(α_t σ_t) has mean exactly x for this prior at every
+/// t, so the same posterior must come out.
+#[test]
+fn aps_with_distilled_prior_gradient_matches_the_closed_form_posterior() {
+    closed_form_check(PriorGradient::Distilled);
+}
+
+/// The flow's initial weights come from the backend's generator, which every test of this binary
+/// shares: the closed-form checks hold it while they seed it and train, so a test running in
+/// parallel cannot change their draws.
+static BACKEND_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn closed_form_check(gradient: PriorGradient) {
+    let _rng = BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let device = default_device();
     device.seed(11);
     let schedule = NoiseSchedule::linear_default();
@@ -86,7 +108,7 @@ fn aps_matches_the_closed_form_gaussian_posterior() {
     fill_standard_normal(&mut rng, &mut images);
     let data = ImageBatch::new([512, 1, SIZE, SIZE], images).unwrap();
 
-    let config = model_config();
+    let config = model_config(gradient);
     let train = TrainConfig {
         steps: 1500,
         batch_size: 64,
@@ -200,6 +222,7 @@ fn unet_noise_matching_gradient_matches_the_default() {
 /// An interrupted run resumed from its checkpoint ends bit-identical to an uninterrupted one.
 #[test]
 fn aps_trainer_resumes_bit_identically() {
+    let _rng = BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let device = default_device();
     let schedule = NoiseSchedule::linear_default();
     let plane = SIZE * SIZE;
@@ -213,7 +236,7 @@ fn aps_trainer_resumes_bit_identically() {
     let mut images = vec![0.0f32; 64 * plane];
     fill_standard_normal(&mut substream(1, 0), &mut images);
     let data = ImageBatch::new([64, 1, SIZE, SIZE], images).unwrap();
-    let config = model_config();
+    let config = model_config(PriorGradient::Distilled);
     let train = TrainConfig {
         steps: 4,
         batch_size: 8,

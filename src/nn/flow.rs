@@ -21,6 +21,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::nn::unet::{UNet, UNetConfig};
 use crate::nn::unet_denoiser::tensor_to_vec;
 
 /// Bound on |log-scale| of a coupling (soft, through tanh), for stable training.
@@ -53,6 +54,12 @@ pub struct FlowConfig {
     /// spread of measured and unmeasured frequencies is learned separately.
     #[serde(default)]
     pub kspace_scale: bool,
+    /// A U-Net that reads the whole conditioning image and adds a gated correction to the
+    /// output's mean, μ(c) = Aᴴy + local(c) + γ·U(c) (γ starts at 0). The coupling and output
+    /// networks see only a few pixels around each position; undoing aliasing (MRI lines) moves
+    /// content across the whole image, which needs this global view.
+    #[serde(default)]
+    pub mean_net: Option<UNetConfig>,
 }
 
 impl Default for FlowConfig {
@@ -68,6 +75,7 @@ impl Default for FlowConfig {
             cond_features: 16,
             initial_log_std: (0.1f32).ln(),
             kspace_scale: true,
+            mean_net: None,
         }
     }
 }
@@ -119,6 +127,16 @@ impl FlowConfig {
                 format!("in_channels {}", self.in_channels),
             ));
         }
+        if let Some(unet) = &self.mean_net {
+            unet.validate()?;
+            if [unet.in_channels, unet.image_size] != [self.in_channels, self.image_size] {
+                return Err(Error::invalid(
+                    "flow mean_net [in_channels, image_size]",
+                    format!("the flow's [{}, {}]", self.in_channels, self.image_size),
+                    format!("[{}, {}]", unet.in_channels, unet.image_size),
+                ));
+            }
+        }
         if !(self.initial_log_std.is_finite() && self.initial_log_std.abs() <= 10.0) {
             return Err(Error::invalid(
                 "flow initial_log_std",
@@ -160,6 +178,13 @@ impl FlowConfig {
             kspace: self.kspace_scale.then(|| KSpaceScale {
                 net: ConvNet::new(1, 16, 1, true, device),
             }),
+            mean: match &self.mean_net {
+                Some(unet) => Some(MeanNet {
+                    unet: unet.init_conditional(self.cond_channels - c, device)?,
+                    gate: Param::from_tensor(Tensor::zeros([1], device)),
+                }),
+                None => None,
+            },
             in_channels: c,
             initial_log_std: self.initial_log_std,
         })
@@ -513,12 +538,29 @@ impl KSpaceScale {
     }
 }
 
+/// γ·U(c): a U-Net over the whole conditioning image (its time input fixed at 0), gated by a
+/// scalar γ that starts at 0 so an untrained flow is unchanged.
+#[derive(Module, Debug)]
+struct MeanNet {
+    unet: UNet,
+    gate: Param<Tensor<1>>,
+}
+
+impl MeanNet {
+    fn forward(&self, cond: Tensor<4>) -> Tensor<4> {
+        let [b, _, _, _] = cond.dims();
+        let u = self.unet.forward(cond, &vec![0; b]);
+        u * self.gate.val().reshape([1, 1, 1, 1])
+    }
+}
+
 /// The conditional flow G_φ(z; c).
 #[derive(Module, Debug)]
 pub struct ConditionalFlow {
     levels: Vec<FlowLevel>,
     output: ConvNet,
     kspace: Option<KSpaceScale>,
+    mean: Option<MeanNet>,
     in_channels: usize,
     initial_log_std: f32,
 }
@@ -557,7 +599,10 @@ impl ConditionalFlow {
     fn output_affine(&self, cond: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         let ch = self.in_channels;
         let out = self.output.forward(cond.clone());
-        let mu = cond.narrow(1, 0, ch) + out.clone().narrow(1, 0, ch);
+        let mut mu = cond.clone().narrow(1, 0, ch) + out.clone().narrow(1, 0, ch);
+        if let Some(mean) = &self.mean {
+            mu = mu + mean.forward(cond);
+        }
         let rho = (out.narrow(1, ch, ch) / OUTPUT_LOG_SCALE_LIMIT).tanh() * OUTPUT_LOG_SCALE_LIMIT
             + self.initial_log_std;
         (mu, rho)
@@ -662,6 +707,20 @@ mod tests {
             cond_features: 4,
             initial_log_std: -0.5,
             kspace_scale: true,
+            mean_net: None,
+        }
+    }
+
+    fn tiny_mean_net(image_size: usize) -> UNetConfig {
+        UNetConfig {
+            in_channels: 2,
+            image_size,
+            base_channels: 8,
+            channel_mults: vec![1, 2],
+            blocks_per_level: 1,
+            attention_resolutions: vec![],
+            dropout: 0.0,
+            groups: 4,
         }
     }
 
@@ -688,7 +747,11 @@ mod tests {
     #[test]
     fn untrained_flow_is_the_zero_filled_image_plus_scaled_noise() {
         let device = default_device();
-        let config = tiny();
+        // The mean network's gate starts closed, so it changes nothing yet.
+        let config = FlowConfig {
+            mean_net: Some(tiny_mean_net(4)),
+            ..tiny()
+        };
         let flow = config.init(&device).unwrap();
         let z = random([2, 2, 4, 4], 1, &device);
         let cond = random([2, 3, 4, 4], 2, &device);
@@ -723,9 +786,11 @@ mod tests {
     #[test]
     fn inverse_undoes_forward_to_1e_4() {
         let device = default_device();
+        // With the global mean network, whose gate the perturbation opens.
         let config = FlowConfig {
             image_size: 8,
             levels: 2,
+            mean_net: Some(tiny_mean_net(8)),
             ..tiny()
         };
         // Weights ~0.05 off the initialisation: random triangular L, U with larger entries make
@@ -882,6 +947,10 @@ mod tests {
             },
             FlowConfig {
                 initial_log_std: f32::NAN,
+                ..tiny()
+            },
+            FlowConfig {
+                mean_net: Some(tiny_mean_net(8)),
                 ..tiny()
             },
         ] {

@@ -127,7 +127,16 @@ impl UNetConfig {
 
     /// Builds the network with fresh weights on `device`.
     pub fn init(&self, device: &Device) -> Result<UNet> {
+        self.init_conditional(0, device)
+    }
+
+    /// [`Self::init`] for a network that also reads `extra_inputs` channels concatenated after the
+    /// image (a conditioning image); it still outputs `in_channels`. APS's mean network uses it.
+    pub fn init_conditional(&self, extra_inputs: usize, device: &Device) -> Result<UNet> {
         self.validate()?;
+        if extra_inputs > 8 {
+            return Err(Error::invalid("unet extra inputs", "0..=8", extra_inputs));
+        }
         let base = self.base_channels;
         let temb = 4 * base;
         let conv3 = |cin: usize, cout: usize| {
@@ -195,7 +204,7 @@ impl UNetConfig {
         Ok(UNet {
             time_mlp1: LinearConfig::new(base, temb).init(device),
             time_mlp2: LinearConfig::new(temb, temb).init(device),
-            conv_in: conv3(self.in_channels, base),
+            conv_in: conv3(self.in_channels + extra_inputs, base),
             down,
             mid_block1: mid.0,
             mid_attn: mid.1,

@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cinediff::aps::{ApsModelConfig, MeasurementFamily, PriorBound, APS_KIND};
+use cinediff::aps::{ApsModelConfig, MeasurementFamily, PriorBound, PriorGradient, APS_KIND};
 use cinediff::io::model_dir::{self, write_json};
 use cinediff::nn::device::default_device;
 use cinediff::nn::flow::FlowConfig;
+use cinediff::nn::unet::UNetConfig;
 use cinediff::nn::UNetDenoiser;
 use cinediff::train::aps::ApsTrainer;
 use cinediff::train::{Flips, StepReport, TrainConfig};
@@ -28,8 +29,9 @@ cinediff reconstruct --bundle b/ --method aps --model models/my_aps/ --samples 6
 No paired data: every step measures training images afresh with the operator family (its own\n\
 mask and noise draw per image), samples x = G(z; Aᴴy, mask) and lowers the amortised KL\n\
 E[-log|det dG/dz| + ||y - Ax||²/σ² + L_prior(x)], L_prior the prior's likelihood-weighted\n\
-score-matching bound. Data: .npy images [N, H, W] or sequences [N, T, H, W] (frames are used as\n\
-images) in the prior's units. The loss logged is that KL estimate per image value (up to a\n\
+score-matching bound (its gradient by score distillation unless --prior-gradient bound).\n\
+Data: .npy images [N, H, W] or sequences [N, T, H, W] (frames are used as images) in the\n\
+prior's units. The loss logged is that KL estimate per image value (up to a\n\
 constant). Writes OUT/config.json, OUT/model.safetensors (EMA flow), OUT/train_log.csv,\n\
 OUT/train_config.json and OUT/checkpoint/ (resume with --resume).")]
 pub struct TrainApsArgs {
@@ -81,6 +83,11 @@ pub struct TrainApsArgs {
     /// Initial posterior standard deviation around Aᴴy (network units).
     #[arg(long, default_value_t = 0.1, help_heading = "Flow")]
     initial_std: f32,
+    /// Base width of the U-Net that predicts the posterior mean from the whole of Aᴴy and the
+    /// pattern (a multiple of 4; 0: none, only local corrections — not enough to undo MRI
+    /// aliasing, which moves content across the image).
+    #[arg(long, default_value_t = 16, help_heading = "Flow")]
+    mean_net_width: usize,
     /// Prior bound: smallest diffusion timestep drawn (0: the whole bound). Timesteps are drawn
     /// with probability ∝ 1/σ_t and weighted back (importance sampling).
     #[arg(long, default_value_t = 0, help_heading = "Prior term")]
@@ -88,6 +95,11 @@ pub struct TrainApsArgs {
     /// Prior bound: (t, ε) draws per step.
     #[arg(long, default_value_t = 1, help_heading = "Prior term")]
     prior_draws: usize,
+    /// Gradient of the prior term: `distilled` drops the denoiser's Jacobian,
+    /// (ε̂ − ε)/(α_t σ_t) (score distillation: one forward pass per draw, low variance); `bound`
+    /// differentiates the bound through the denoiser (exact, a backward pass more, much noisier).
+    #[arg(long, value_enum, default_value_t = PriorGradientArg::Distilled, help_heading = "Prior term")]
+    prior_gradient: PriorGradientArg,
     /// Optimizer steps in all.
     #[arg(long, default_value_t = 2000)]
     steps: usize,
@@ -119,6 +131,46 @@ pub struct TrainApsArgs {
     /// Replace a model already in OUT (otherwise refused).
     #[arg(long)]
     force: bool,
+}
+
+/// `--prior-gradient`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PriorGradientArg {
+    Bound,
+    Distilled,
+}
+
+impl From<PriorGradientArg> for PriorGradient {
+    fn from(a: PriorGradientArg) -> Self {
+        match a {
+            PriorGradientArg::Bound => PriorGradient::Bound,
+            PriorGradientArg::Distilled => PriorGradient::Distilled,
+        }
+    }
+}
+
+/// The mean network of `--mean-net-width W` for `channels` × `size`²: up to 4 levels (widths
+/// W·[1, 2, 4, 4], down to 8×8 at 64²), one block each, attention at size/4 — the same layout as
+/// the `small` prior, so its cost is about one prior evaluation.
+fn mean_net_config(channels: usize, size: usize, width: usize) -> Option<UNetConfig> {
+    if width == 0 {
+        return None;
+    }
+    let mut levels = 1;
+    while levels < 4 && size % (1 << levels) == 0 && size >> levels >= 8 {
+        levels += 1;
+    }
+    let attention = (size / 4).max(size >> (levels - 1));
+    Some(UNetConfig {
+        in_channels: channels,
+        image_size: size,
+        base_channels: width,
+        channel_mults: [1, 2, 4, 4][..levels].to_vec(),
+        blocks_per_level: 1,
+        attention_resolutions: vec![attention],
+        dropout: 0.0,
+        groups: 4,
+    })
 }
 
 #[derive(Serialize)]
@@ -209,6 +261,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
                 cond_features: args.cond_features,
                 initial_log_std: args.initial_std.ln(),
                 kspace_scale: channels == 2,
+                mean_net: mean_net_config(channels, size, args.mean_net_width),
             },
             normalization: prior_config.normalization,
             family: MeasurementFamily {
@@ -226,6 +279,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             prior_bound: PriorBound {
                 min_timestep: args.min_timestep,
                 draws: args.prior_draws,
+                gradient: args.prior_gradient.into(),
             },
             prior: args.prior.display().to_string(),
         };
