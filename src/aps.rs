@@ -126,6 +126,12 @@ pub struct ApsModelConfig {
     pub family: MeasurementFamily,
     /// The prior term's estimator.
     pub prior_bound: PriorBound,
+    /// Training draws latents in antithetic pairs (z, −z) for the same measurement, so the
+    /// data term's gradient, linear in x, loses its zero-mean noise A·h to first order in what
+    /// the pair shares (the mean); without it that noise, weighted by 1/σ², drowns the prior's
+    /// pull on the mean. Half the batch's measurements are distinct.
+    #[serde(default)]
+    pub antithetic_latents: bool,
     /// The diffusion prior it was distilled from (a path, for the model card).
     pub prior: String,
 }
@@ -386,9 +392,8 @@ impl ApsSampler {
         let c = Tensor::<4>::from_data(
             TensorData::new(cond.to_vec(), [1, f.cond_channels, s, s]),
             &self.device,
-        )
-        .expand([n, f.cond_channels, s, s]);
-        let (x, _) = self.flow.forward(z, c);
+        );
+        let (x, _) = self.flow.forward_conditioned(z, &self.flow.condition(c));
         let x = tensor_to_vec(x)?;
         crate::error::ensure_finite("APS sample", &x)?;
         Ok(x)

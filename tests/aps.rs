@@ -48,6 +48,7 @@ fn model_config(gradient: PriorGradient) -> ApsModelConfig {
             initial_log_std: (0.5f32).ln(),
             kspace_scale: false,
             mean_net: None,
+            mean_unmeasured_only: false,
         },
         normalization: Normalization {
             offset: 0.0,
@@ -69,6 +70,7 @@ fn model_config(gradient: PriorGradient) -> ApsModelConfig {
             gradient,
         },
         prior: "Gaussian N(0, 1) oracle".into(),
+        antithetic_latents: false,
     }
 }
 

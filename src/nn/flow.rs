@@ -54,12 +54,17 @@ pub struct FlowConfig {
     /// spread of measured and unmeasured frequencies is learned separately.
     #[serde(default)]
     pub kspace_scale: bool,
-    /// A U-Net that reads the whole conditioning image and adds a gated correction to the
-    /// output's mean, μ(c) = Aᴴy + local(c) + γ·U(c) (γ starts at 0). The coupling and output
-    /// networks see only a few pixels around each position; undoing aliasing (MRI lines) moves
-    /// content across the whole image, which needs this global view.
+    /// A U-Net that reads the whole conditioning image and adds a correction to the output's
+    /// mean, μ(c) = Aᴴy + local(c) + U(c) (its last layer starts at zero). The coupling and
+    /// output networks see only a few pixels around each position; undoing aliasing (MRI lines)
+    /// moves content across the whole image, which needs this global view.
     #[serde(default)]
     pub mean_net: Option<UNetConfig>,
+    /// Keep only the unmeasured frequencies of U(c): F⁻¹((1 − pattern) ⊙ F U(c)) (complex
+    /// images with a k-space pattern, e.g. single-coil Cartesian MRI), so the correction cannot
+    /// disturb what was measured and only the prior term shapes it.
+    #[serde(default)]
+    pub mean_unmeasured_only: bool,
 }
 
 impl Default for FlowConfig {
@@ -76,6 +81,7 @@ impl Default for FlowConfig {
             initial_log_std: (0.1f32).ln(),
             kspace_scale: true,
             mean_net: None,
+            mean_unmeasured_only: false,
         }
     }
 }
@@ -137,6 +143,21 @@ impl FlowConfig {
                 ));
             }
         }
+        if self.mean_unmeasured_only && (self.mean_net.is_none() || self.in_channels != 2) {
+            return Err(Error::invalid(
+                "flow mean_unmeasured_only",
+                "a mean_net on complex images (in_channels 2)",
+                format!(
+                    "mean_net {}, in_channels {}",
+                    if self.mean_net.is_some() {
+                        "set"
+                    } else {
+                        "none"
+                    },
+                    self.in_channels
+                ),
+            ));
+        }
         if !(self.initial_log_std.is_finite() && self.initial_log_std.abs() <= 10.0) {
             return Err(Error::invalid(
                 "flow initial_log_std",
@@ -180,8 +201,10 @@ impl FlowConfig {
             }),
             mean: match &self.mean_net {
                 Some(unet) => Some(MeanNet {
-                    unet: unet.init_conditional(self.cond_channels - c, device)?,
-                    gate: Param::from_tensor(Tensor::zeros([1], device)),
+                    unet: unet
+                        .init_conditional(self.cond_channels - c, device)?
+                        .with_zero_output(),
+                    unmeasured_only: self.mean_unmeasured_only,
                 }),
                 None => None,
             },
@@ -538,20 +561,37 @@ impl KSpaceScale {
     }
 }
 
-/// γ·U(c): a U-Net over the whole conditioning image (its time input fixed at 0), gated by a
-/// scalar γ that starts at 0 so an untrained flow is unchanged.
+/// U(c): a U-Net over the whole conditioning image (its time input fixed at 0) whose last layer
+/// starts at zero, so an untrained flow is unchanged; optionally restricted to the unmeasured
+/// frequencies of the pattern channel.
 #[derive(Module, Debug)]
 struct MeanNet {
     unet: UNet,
-    gate: Param<Tensor<1>>,
+    unmeasured_only: bool,
 }
 
 impl MeanNet {
-    fn forward(&self, cond: Tensor<4>) -> Tensor<4> {
+    fn forward(&self, cond: Tensor<4>, channels: usize) -> Tensor<4> {
         let [b, _, _, _] = cond.dims();
+        let pattern = cond.clone().narrow(1, channels, 1);
         let u = self.unet.forward(cond, &vec![0; b]);
-        u * self.gate.val().reshape([1, 1, 1, 1])
+        if !self.unmeasured_only {
+            return u;
+        }
+        let (kr, ki) = dft2(u.clone().narrow(1, 0, 1), u.narrow(1, 1, 1), false);
+        let keep = pattern.neg() + 1.0;
+        let (re, im) = dft2(kr * keep.clone(), ki * keep, true);
+        Tensor::cat(vec![re, im], 1)
     }
+}
+
+/// The part of G_φ(z; c) that depends on c alone ([`ConditionalFlow::condition`]).
+#[derive(Clone, Debug)]
+pub struct FlowCondition {
+    features: Vec<Tensor<4>>,
+    mu: Tensor<4>,
+    rho: Tensor<4>,
+    pattern: Tensor<4>,
 }
 
 /// The conditional flow G_φ(z; c).
@@ -601,18 +641,52 @@ impl ConditionalFlow {
         let out = self.output.forward(cond.clone());
         let mut mu = cond.clone().narrow(1, 0, ch) + out.clone().narrow(1, 0, ch);
         if let Some(mean) = &self.mean {
-            mu = mu + mean.forward(cond);
+            mu = mu + mean.forward(cond, ch);
         }
         let rho = (out.narrow(1, ch, ch) / OUTPUT_LOG_SCALE_LIMIT).tanh() * OUTPUT_LOG_SCALE_LIMIT
             + self.initial_log_std;
         (mu, rho)
     }
 
+    /// Everything of G that depends on c alone (conditioning features, μ, ρ), computed once so
+    /// many draws for one measurement share it ([`Self::forward_conditioned`]).
+    pub fn condition(&self, cond: Tensor<4>) -> FlowCondition {
+        let (mu, rho) = self.output_affine(cond.clone());
+        FlowCondition {
+            features: self.features(cond.clone()),
+            mu,
+            rho,
+            pattern: cond.narrow(1, self.in_channels, 1),
+        }
+    }
+
     /// x = G(z; c) and log|det ∂G/∂z| per image (`[B]`); z and x are `[B, C, H, W]`, c
     /// `[B, cond_channels, H, W]`.
     pub fn forward(&self, z: Tensor<4>, cond: Tensor<4>) -> (Tensor<4>, Tensor<1>) {
+        self.forward_conditioned(z, &self.condition(cond))
+    }
+
+    /// [`Self::forward`] with c's part precomputed; a condition of batch 1 serves every z.
+    pub fn forward_conditioned(
+        &self,
+        z: Tensor<4>,
+        condition: &FlowCondition,
+    ) -> (Tensor<4>, Tensor<1>) {
         let [b, _, _, _] = z.dims();
-        let features = self.features(cond.clone());
+        let fit = |t: &Tensor<4>| {
+            let [n, c, h, w] = t.dims();
+            if n == b {
+                t.clone()
+            } else {
+                t.clone().expand([b, c, h, w])
+            }
+        };
+        let features: Vec<Tensor<4>> = condition.features.iter().map(fit).collect();
+        let (mu, rho, pattern) = (
+            fit(&condition.mu),
+            fit(&condition.rho),
+            fit(&condition.pattern),
+        );
         let mut h = z;
         let mut logdet = Tensor::<1>::zeros([b], &h.device());
         for (level, f) in self.levels.iter().zip(&features) {
@@ -630,11 +704,10 @@ impl ConditionalFlow {
         for _ in &self.levels {
             h = unsqueeze(h);
         }
-        let (mu, rho) = self.output_affine(cond.clone());
         let mut h = h * rho.clone().exp();
         logdet = logdet + rho.reshape([b as i32, -1]).sum_dim(1).reshape([b]);
         if let Some(k) = &self.kspace {
-            let (scaled, ld) = k.apply(h, cond.narrow(1, self.in_channels, 1), false);
+            let (scaled, ld) = k.apply(h, pattern, false);
             h = scaled;
             logdet = logdet + ld;
         }
@@ -708,6 +781,7 @@ mod tests {
             initial_log_std: -0.5,
             kspace_scale: true,
             mean_net: None,
+            mean_unmeasured_only: false,
         }
     }
 
@@ -747,7 +821,7 @@ mod tests {
     #[test]
     fn untrained_flow_is_the_zero_filled_image_plus_scaled_noise() {
         let device = default_device();
-        // The mean network's gate starts closed, so it changes nothing yet.
+        // The mean network's last layer starts at zero, so it changes nothing yet.
         let config = FlowConfig {
             mean_net: Some(tiny_mean_net(4)),
             ..tiny()
@@ -784,13 +858,87 @@ mod tests {
     }
 
     #[test]
-    fn inverse_undoes_forward_to_1e_4() {
+    fn a_shared_condition_gives_the_same_draws_as_a_repeated_one() {
         let device = default_device();
-        // With the global mean network, whose gate the perturbation opens.
         let config = FlowConfig {
             image_size: 8,
             levels: 2,
             mean_net: Some(tiny_mean_net(8)),
+            ..tiny()
+        };
+        let flow = config.init(&device).unwrap().map(&mut perturb(0.05));
+        let z = random([3, 2, 8, 8], 5, &device);
+        let cond = random([1, 3, 8, 8], 6, &device);
+        let (a, la) = flow.forward(z.clone(), cond.clone().expand([3, 3, 8, 8]));
+        let (b, lb) = flow.forward_conditioned(z, &flow.condition(cond));
+        let (a, b) = (tensor_to_vec(a).unwrap(), tensor_to_vec(b).unwrap());
+        let d = a
+            .iter()
+            .zip(&b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0, f32::max);
+        assert!(d < 1e-5, "draws differ by {d}");
+        let (la, lb) = (tensor_to_vec(la).unwrap(), tensor_to_vec(lb).unwrap());
+        assert_eq!(la.len(), 3);
+        for (p, q) in la.iter().zip(&lb) {
+            assert!((p - q).abs() < 1e-3, "log-det {p} vs {q}");
+        }
+    }
+
+    #[test]
+    fn an_unmeasured_only_mean_correction_leaves_measured_frequencies_alone() {
+        let device = default_device();
+        let config = FlowConfig {
+            image_size: 8,
+            levels: 2,
+            mean_net: Some(tiny_mean_net(8)),
+            mean_unmeasured_only: true,
+            ..tiny()
+        };
+        let flow = config.init(&device).unwrap().map(&mut perturb(0.05));
+        let image = random([1, 2, 8, 8], 7, &device);
+        // Columns 0, 3 and 4 measured.
+        let pattern: Vec<f32> = (0..64)
+            .map(|k| {
+                if [0, 3, 4].contains(&(k % 8)) {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let pattern = Tensor::<4>::from_data(TensorData::new(pattern, [1, 1, 8, 8]), &device);
+        let cond = Tensor::cat(vec![image, pattern.clone()], 1);
+        let u = flow.mean.as_ref().unwrap().forward(cond, 2);
+        let (kr, ki) = dft2(u.clone().narrow(1, 0, 1), u.narrow(1, 1, 1), false);
+        let (kr, ki) = (tensor_to_vec(kr).unwrap(), tensor_to_vec(ki).unwrap());
+        let p = tensor_to_vec(pattern).unwrap();
+        let (mut measured, mut unmeasured) = (0.0f32, 0.0f32);
+        for k in 0..64 {
+            let m = kr[k].hypot(ki[k]);
+            if p[k] > 0.5 {
+                measured = measured.max(m);
+            } else {
+                unmeasured = unmeasured.max(m);
+            }
+        }
+        assert!(
+            unmeasured > 1e-3,
+            "the perturbed correction should not vanish"
+        );
+        assert!(measured < 1e-5, "measured frequencies moved by {measured}");
+    }
+
+    #[test]
+    fn inverse_undoes_forward_to_1e_4() {
+        let device = default_device();
+        // With the global mean network (restricted to unmeasured frequencies), which the
+        // perturbation switches on.
+        let config = FlowConfig {
+            image_size: 8,
+            levels: 2,
+            mean_net: Some(tiny_mean_net(8)),
+            mean_unmeasured_only: true,
             ..tiny()
         };
         // Weights ~0.05 off the initialisation: random triangular L, U with larger entries make
@@ -951,6 +1099,10 @@ mod tests {
             },
             FlowConfig {
                 mean_net: Some(tiny_mean_net(8)),
+                ..tiny()
+            },
+            FlowConfig {
+                mean_unmeasured_only: true,
                 ..tiny()
             },
         ] {

@@ -359,6 +359,14 @@ pub struct UNet {
 }
 
 impl UNet {
+    /// The same network with its last convolution zeroed, so it outputs 0 until trained (a
+    /// residual correction that starts as "no change").
+    pub fn with_zero_output(mut self) -> Self {
+        self.conv_out.weight = self.conv_out.weight.map(|w| w.zeros_like());
+        self.conv_out.bias = self.conv_out.bias.map(|b| b.map(|b| b.zeros_like()));
+        self
+    }
+
     /// ε̂ = ε_θ(x_t, t) for images `x` `[n, c, h, w]` and one timestep per image.
     pub fn forward(&self, x: Tensor<4>, timesteps: &[usize]) -> Tensor<4> {
         self.forward_with_hook(x, timesteps, &mut |_, h| h)

@@ -74,6 +74,13 @@ impl ApsTrainer {
     ) -> Result<Self> {
         config.validate()?;
         model_config.validate()?;
+        if model_config.antithetic_latents && !config.batch_size.is_multiple_of(2) {
+            return Err(Error::invalid(
+                "APS batch size with antithetic latents",
+                "an even number (pairs z, −z)",
+                config.batch_size,
+            ));
+        }
         if model_config.prior_bound.min_timestep >= schedule.num_train_timesteps() {
             return Err(Error::invalid(
                 "APS prior min timestep",
@@ -175,8 +182,16 @@ impl ApsTrainer {
         let sim = self.model_config.family.simulation();
         // Measure b training images.
         let mut conds = Vec::with_capacity(b * (c + 1) * plane);
-        let mut bundles = Vec::with_capacity(b);
-        for _ in 0..b {
+        let mut bundles: Vec<crate::bundle::Bundle> = Vec::with_capacity(b);
+        let antithetic = self.model_config.antithetic_latents;
+        for k in 0..b {
+            if antithetic && k % 2 == 1 {
+                // The second of a pair: the same measurement again.
+                let start = conds.len() - (c + 1) * plane;
+                conds.extend_from_within(start..);
+                bundles.push(bundles[k - 1].clone());
+                continue;
+            }
             let i = rng.random_range(0..n);
             let flip_x = matches!(self.config.flips, Flips::Horizontal | Flips::Both)
                 && rng.random_bool(0.5);
@@ -203,6 +218,14 @@ impl ApsTrainer {
         }
         let mut z = vec![0.0f32; b * len];
         fill_standard_normal(&mut rng, &mut z);
+        if antithetic {
+            for pair in z.chunks_exact_mut(2 * len) {
+                let (first, second) = pair.split_at_mut(len);
+                for (s, f) in second.iter_mut().zip(first.iter()) {
+                    *s = -f;
+                }
+            }
+        }
         let ad = self.device.clone().autodiff();
         let z = Tensor::<4>::from_data(TensorData::new(z, [b, c, s, s]), &ad);
         let cond = Tensor::<4>::from_data(TensorData::new(conds, [b, c + 1, s, s]), &ad);

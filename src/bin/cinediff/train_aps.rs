@@ -100,6 +100,11 @@ pub struct TrainApsArgs {
     /// differentiates the bound through the denoiser (exact, a backward pass more, much noisier).
     #[arg(long, value_enum, default_value_t = PriorGradientArg::Distilled, help_heading = "Prior term")]
     prior_gradient: PriorGradientArg,
+    /// Draw the flow's latents in pairs (z, −z) per measurement: the data term's noise cancels
+    /// in what a pair shares, so the prior's pull on the posterior mean is not drowned (half the
+    /// batch's measurements are distinct; --batch-size must be even). `false` to turn off.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, help_heading = "Prior term")]
+    antithetic_latents: bool,
     /// Optimizer steps in all.
     #[arg(long, default_value_t = 2000)]
     steps: usize,
@@ -262,6 +267,11 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
                 initial_log_std: args.initial_std.ln(),
                 kspace_scale: channels == 2,
                 mean_net: mean_net_config(channels, size, args.mean_net_width),
+                // Single-coil Cartesian MRI: the pattern is exactly the measured frequencies.
+                mean_unmeasured_only: args.mean_net_width > 0
+                    && channels == 2
+                    && args.coils == 1
+                    && matches!(args.operator, OperatorArg::Mri),
             },
             normalization: prior_config.normalization,
             family: MeasurementFamily {
@@ -282,6 +292,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
                 gradient: args.prior_gradient.into(),
             },
             prior: args.prior.display().to_string(),
+            antithetic_latents: args.antithetic_latents,
         };
         config.validate()?;
         let train = TrainConfig {
