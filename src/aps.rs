@@ -381,6 +381,32 @@ impl ApsSampler {
         })
     }
 
+    /// `n` posterior draws of frame `frame` of `bundle` as a batch `[n, c, h, w]` in the network
+    /// units of `normalization` (z from `rng`).
+    pub fn frame_draws(
+        &self,
+        bundle: &Bundle,
+        frame: usize,
+        n: usize,
+        normalization: Normalization,
+        rng: &mut crate::rng::SeededRng,
+    ) -> Result<crate::image::ImageBatch> {
+        if n == 0 || n > MAX_DRAWS_PER_CALL {
+            return Err(Error::invalid(
+                "APS draws per frame",
+                format!("1..={MAX_DRAWS_PER_CALL}"),
+                n,
+            ));
+        }
+        self.check_bundle(bundle)?;
+        let cond = conditioning(bundle, frame, self.config.flow.in_channels, normalization)?;
+        let f = &self.config.flow;
+        let mut z = vec![0.0f32; n * f.in_channels * f.image_size * f.image_size];
+        fill_standard_normal(rng, &mut z);
+        let x = self.generate(&z, &cond, n)?;
+        crate::image::ImageBatch::new([n, f.in_channels, f.image_size, f.image_size], x)
+    }
+
     /// G(z; c) for `n` draws sharing one conditioning image, network units.
     fn generate(&self, z: &[f32], cond: &[f32], n: usize) -> Result<Vec<f32>> {
         let f = &self.config.flow;

@@ -500,6 +500,73 @@ fn train_aps_resumes_and_reconstructs() {
         r2
     ]);
     assert_eq!(bytes(&r.join("recon.npy")), bytes(&r2.join("recon.npy")));
+    // APS as SeqDiff's initialiser: frame 0 starts from APS draws (2 particles), so no frame is
+    // cold and every frame runs only the warm-start steps; it is recorded in the config.
+    for (method, dir_name) in [("seqdiff", "r4"), ("independent", "r5")] {
+        let r4 = dir.join(dir_name);
+        ok(args![
+            "reconstruct",
+            "--bundle",
+            b,
+            "--method",
+            method,
+            "--model",
+            prior,
+            "--steps",
+            "10",
+            "--warm-start",
+            "3",
+            "--particles",
+            "2",
+            "--aps-start",
+            straight,
+            "--out",
+            r4
+        ]);
+        let summary = json(&r4.join("summary.json"));
+        assert_eq!(summary["cold_frames"], 0, "{method}: {summary}");
+        assert_eq!(summary["steps_first_frame"], 3, "{method}: {summary}");
+        assert_eq!(summary["total_steps"], 6, "{method}: {summary}");
+        let config = std::fs::read_to_string(r4.join("config.toml")).unwrap();
+        assert!(config.contains("aps_start"), "{config}");
+    }
+    // Without it frame 0 starts from noise over the whole grid.
+    let r6 = dir.join("r6");
+    ok(args![
+        "reconstruct",
+        "--bundle",
+        b,
+        "--method",
+        "seqdiff",
+        "--model",
+        prior,
+        "--steps",
+        "10",
+        "--warm-start",
+        "3",
+        "--out",
+        r6
+    ]);
+    let summary = json(&r6.join("summary.json"));
+    assert_eq!(summary["cold_frames"], 1, "{summary}");
+    assert_eq!(summary["steps_first_frame"], 10, "{summary}");
+    // Only sequence methods take it.
+    fails(
+        args![
+            "reconstruct",
+            "--bundle",
+            b,
+            "--method",
+            "dps",
+            "--model",
+            prior,
+            "--aps-start",
+            straight,
+            "--out",
+            dir.join("r7")
+        ],
+        &["--aps-start", "sequence methods"],
+    );
     // eval runs aps only on its training family (MRI 4×), with its std map.
     let rep = dir.join("rep");
     let out = ok(args![

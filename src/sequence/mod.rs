@@ -10,6 +10,8 @@
 //!   from the last K posterior samples.
 //! - [`Aid`]: every frame from noise with AID's autoregressive denoiser, conditioned on the
 //!   posterior samples of the frames before it (Luo et al. 2024).
+//! - [`ApsStart`] wraps any of them: a frame that would start from noise warm-starts instead from
+//!   APS posterior draws of that frame (one network evaluation each, [`crate::aps`]).
 //!
 //! Options every strategy shares ([`SequenceOptions`]): several particles per frame (each particle
 //! continues its own chain; the reconstruction is their mean, their spread an uncertainty map), a
@@ -22,11 +24,13 @@
 //! depends only on the seed, its inputs and its history, never on timing.
 
 pub mod aid;
+pub mod aps_start;
 pub mod independent;
 pub mod seqdiff;
 pub mod seqdiff_plus;
 
 pub use aid::{generate as generate_aid, Aid, AidDenoiser};
+pub use aps_start::ApsStart;
 pub use independent::Independent;
 pub use seqdiff::SeqDiff;
 pub use seqdiff_plus::SeqDiffPlus;
@@ -56,6 +60,13 @@ pub trait SequenceStrategy {
     /// or `None` for a cold start. `history` holds the posterior samples of the frames before t,
     /// oldest first (at most [`HISTORY_FRAMES`] of them).
     fn warm_image(&mut self, t: usize, history: &[ImageBatch]) -> Result<Option<ImageBatch>>;
+
+    /// The image (`[particles, c, h, w]`, network space) a frame warm-starts from when it would
+    /// otherwise start from noise (frame 0, a cold restart, or `warm_image` said `None`), or
+    /// `None` to start from noise. Only [`ApsStart`] gives one.
+    fn fallback_start(&mut self, _t: usize, _particles: usize) -> Result<Option<ImageBatch>> {
+        Ok(None)
+    }
 
     /// How many past frames the strategy needs in `history`.
     fn history_frames(&self) -> usize {
@@ -204,6 +215,10 @@ pub fn run_sequence(
             None
         } else {
             strategy.warm_image(t, &history)?
+        };
+        let warm = match warm {
+            Some(image) => Some(image),
+            None => strategy.fallback_start(t, p)?,
         };
         let (start, steps, warm_residual, timesteps) = match warm {
             None => (

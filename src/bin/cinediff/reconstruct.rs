@@ -25,7 +25,7 @@ use cinediff::reconstruction::{
     PosteriorEstimate, Prior,
 };
 use cinediff::sequence::{
-    run_sequence, Aid, FrameReport, Independent, SeqDiff, SeqDiffPlus, SequenceOptions,
+    run_sequence, Aid, ApsStart, FrameReport, Independent, SeqDiff, SeqDiffPlus, SequenceOptions,
     SequenceStrategy,
 };
 use clap::{Args, ValueEnum};
@@ -171,6 +171,12 @@ pub struct ReconstructArgs {
     /// --warm-start steps evenly down to 0, instead of running the last N steps of the cold grid.
     #[arg(long, value_name = "T'", help_heading = "Sequences")]
     warm_start_level: Option<usize>,
+    /// independent / seqdiff / seqdiff+ / aid: an APS model (from `cinediff train-aps`) for the
+    /// bundle's operator; every frame that would start from noise (frame 0, cold restarts, all
+    /// frames of independent) starts instead from APS draws of that frame (one per particle),
+    /// noised to the warm-start level and refined by --warm-start steps.
+    #[arg(long, value_name = "DIR", help_heading = "Sequences")]
+    aps_start: Option<PathBuf>,
     /// seqdiff+: transition model directory (from `cinediff train-transition`).
     #[arg(long, value_name = "DIR", help_heading = "Sequences")]
     transition: Option<PathBuf>,
@@ -306,6 +312,12 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
     }
     if args.samples == 0 {
         anyhow::bail!("invalid --samples: expected at least 1, got 0");
+    }
+    if args.aps_start.is_some() && !args.method.is_sequence() {
+        anyhow::bail!(
+            "--aps-start applies to the sequence methods (independent, seqdiff, seqdiff+, aid), not --method {}",
+            method_name(args.method)
+        );
     }
     if args.method.is_sequence() && args.samples != 1 {
         anyhow::bail!(
@@ -651,6 +663,15 @@ fn run_diffusion(
         if let Some(level) = options.warm_level {
             settings.insert("warm_start_level".into(), (level as i64).into());
         }
+        let aps_start = match &args.aps_start {
+            Some(dir) => {
+                settings.insert("aps_start".into(), dir.display().to_string().into());
+                let aps = load_aps(dir, &device)
+                    .with_context(|| format!("loading the APS model {}", dir.display()))?;
+                Some((dir, aps))
+            }
+            None => None,
+        };
         let predictor = match (&args.transition, args.method) {
             (Some(dir), MethodArg::SeqdiffPlus) => {
                 settings.insert("transition".into(), dir.display().to_string().into());
@@ -662,7 +683,7 @@ fn run_diffusion(
             (Some(_), _) => anyhow::bail!("--transition is only used by --method seqdiff+"),
             (None, _) => None,
         };
-        let mut strategy: Box<dyn SequenceStrategy> = match (args.method, &predictor) {
+        let mut strategy: Box<dyn SequenceStrategy + '_> = match (args.method, &predictor) {
             (MethodArg::Seqdiff, _) => Box::new(SeqDiff),
             (MethodArg::Aid, _) => Box::new(Aid::new(
                 aid_net
@@ -678,6 +699,12 @@ fn run_diffusion(
             )?),
             _ => Box::new(Independent),
         };
+        if let Some((dir, aps)) = &aps_start {
+            strategy = Box::new(
+                ApsStart::new(strategy, aps, bundle, normalization, args.seed)
+                    .with_context(|| format!("--aps-start {}", dir.display()))?,
+            );
+        }
         let mut progress = Progress::new(&method_name(args.method), frames as u64);
         let started = Instant::now();
         let result = run_sequence(
