@@ -9,7 +9,8 @@
 //! APS's amortised flow can at best reach the estimator's fixed point, so this bounds what
 //! training it with that estimator can give. Prints PSNR of x against the bundle's truth.
 //!
-//! cargo run --release --example prior_descent -- PRIOR_DIR BUNDLE_DIR bound|distill ITERS [LR]
+//! cargo run --release --example prior_descent -- PRIOR_DIR BUNDLE_DIR bound|distill ITERS [LR] [T_MAX]
+//! (T_MAX: draw t only below it; default the whole schedule)
 use cinediff::diffusion::{Denoiser, TimestepDistribution};
 use cinediff::image::ImageBatch;
 use cinediff::io::bundle::read_bundle;
@@ -40,7 +41,18 @@ fn main() -> anyhow::Result<()> {
     let len = 2 * plane;
     let sigma2 = bundle.spec().noise_sigma.max(1e-3).powi(2) as f64;
     let ops = bundle.frame_operators()?;
-    let sampler = TimestepDistribution::inverse_sigma(&schedule, 0)?;
+    let t_max: usize = args
+        .get(6)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(schedule.num_train_timesteps());
+    let sampler = TimestepDistribution::from_weights(&schedule, 0, |t| {
+        if t < t_max {
+            1.0 / schedule.sigma(t)
+        } else {
+            0.0
+        }
+    })?;
     // x in network units, [frames, 2, h, w].
     let mut x = Vec::with_capacity(frames * len);
     for (f, op) in ops.iter().enumerate() {
@@ -109,9 +121,17 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             "distill" => {
-                let e = prior.predict_noise(&xt, t)?;
-                for ((o, v), n) in grad.iter_mut().zip(e.data()).zip(&eps) {
-                    *o += (*v - *n) as f64 / (a * sg);
+                // Antithetic pair ±ε, as APS training draws it.
+                let mut both = xt.data().to_vec();
+                let mut minus = x.clone();
+                let neg: Vec<f32> = eps.iter().map(|v| -v).collect();
+                schedule.noise_to(t, &mut minus, &neg);
+                both.extend(minus);
+                let both = ImageBatch::new([2 * frames, 2, h, w], both)?;
+                let e = prior.predict_noise(&both, t)?;
+                let (ep, em) = e.data().split_at(frames * len);
+                for ((o, p), m) in grad.iter_mut().zip(ep).zip(em) {
+                    *o += (*p + *m) as f64 / (2.0 * a * sg);
                 }
             }
             other => anyhow::bail!("estimator {other}: expected bound or distill"),

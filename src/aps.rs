@@ -103,8 +103,14 @@ pub enum PriorGradient {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriorBound {
-    /// Timesteps t are drawn from `min_timestep..T` with p(t) ∝ 1/σ_t (0: the whole bound).
+    /// Timesteps t are drawn from `min_timestep..max_timestep` with p(t) ∝ 1/σ_t (0: the whole
+    /// bound from below).
     pub min_timestep: usize,
+    /// The end (exclusive) of the drawn timesteps; `None`: T. The distilled gradient at level t
+    /// is the score of the prior smoothed by noise σ_t, so large t stand for a broader prior
+    /// (a wider posterior) and add nothing to undoing aliasing, which small t already drive.
+    #[serde(default)]
+    pub max_timestep: Option<usize>,
     /// (t, ε) draws per training step, each over the whole batch.
     pub draws: usize,
     /// The gradient estimator (models saved before it existed used [`PriorGradient::Bound`]).

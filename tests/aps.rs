@@ -66,6 +66,7 @@ fn model_config(gradient: PriorGradient) -> ApsModelConfig {
         },
         prior_bound: PriorBound {
             min_timestep: 0,
+            max_timestep: None,
             draws: 8,
             gradient,
         },

@@ -81,17 +81,33 @@ impl ApsTrainer {
                 config.batch_size,
             ));
         }
-        if model_config.prior_bound.min_timestep >= schedule.num_train_timesteps() {
+        let total = schedule.num_train_timesteps();
+        let bound = &model_config.prior_bound;
+        let end = bound.max_timestep.unwrap_or(total);
+        if bound.min_timestep >= total {
             return Err(Error::invalid(
                 "APS prior min timestep",
-                format!("< {}", schedule.num_train_timesteps()),
-                model_config.prior_bound.min_timestep,
+                format!("< {total}"),
+                bound.min_timestep,
+            ));
+        }
+        if end <= bound.min_timestep || end > total {
+            return Err(Error::invalid(
+                "APS prior max timestep",
+                format!("in {}..={total}", bound.min_timestep + 1),
+                end,
             ));
         }
         let model = flow.valid().to_device(&device.clone().autodiff()).train();
         let ema = model.valid().to_device(device);
         let timestep_sampler =
-            TimestepDistribution::inverse_sigma(&schedule, model_config.prior_bound.min_timestep)?;
+            TimestepDistribution::from_weights(&schedule, bound.min_timestep, |t| {
+                if t < end {
+                    1.0 / schedule.sigma(t)
+                } else {
+                    0.0
+                }
+            })?;
         Ok(Self {
             timestep_sampler,
             optimizer: build_optimizer(&config),

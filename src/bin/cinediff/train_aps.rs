@@ -92,6 +92,10 @@ pub struct TrainApsArgs {
     /// with probability ∝ 1/σ_t and weighted back (importance sampling).
     #[arg(long, default_value_t = 0, help_heading = "Prior term")]
     min_timestep: usize,
+    /// Prior term: draw diffusion timesteps below this one [default: T/10 with the distilled
+    /// gradient (larger t only stand for a smoothed, broader prior), T with the bound's].
+    #[arg(long, help_heading = "Prior term")]
+    max_timestep: Option<usize>,
     /// Prior bound: (t, ε) draws per step.
     #[arg(long, default_value_t = 1, help_heading = "Prior term")]
     prior_draws: usize,
@@ -288,6 +292,13 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             },
             prior_bound: PriorBound {
                 min_timestep: args.min_timestep,
+                max_timestep: match (args.max_timestep, args.prior_gradient) {
+                    (Some(t), _) => Some(t),
+                    (None, PriorGradientArg::Distilled) => {
+                        Some((prior_config.num_train_timesteps / 10).max(args.min_timestep + 1))
+                    }
+                    (None, PriorGradientArg::Bound) => None,
+                },
                 draws: args.prior_draws,
                 gradient: args.prior_gradient.into(),
             },
