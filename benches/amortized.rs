@@ -3,7 +3,8 @@
 //!
 //! - `unet_forward_b1`: one ε̂ of the shipped `small` U-Net (2 × 64 × 64);
 //! - `aps_draws_64`: 64 posterior draws of one frame from the APS flow of `cine64-aps-mri4x`'s
-//!   architecture (one network call; what `reconstruct --method aps --samples 64` costs per frame);
+//!   architecture (its mean network evaluated once for the frame, the flow once for the 64
+//!   draws; what `reconstruct --method aps --samples 64` costs per frame);
 //! - `aid_next_w8`: one ε̂ of AID's network for the frame after a window of 8 (the per-step cost of
 //!   `reconstruct --method aid`).
 //!
@@ -19,6 +20,7 @@ use std::time::Duration;
 use burn::tensor::{Tensor, TensorData};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 
+use cinediff::aps::mean_net_config;
 use cinediff::nn::aid::AidConfig;
 use cinediff::nn::device::default_device;
 use cinediff::nn::flow::FlowConfig;
@@ -51,6 +53,8 @@ fn benches(c: &mut Criterion) {
 
     let flow_config = FlowConfig {
         levels: 3,
+        mean_net: mean_net_config(2, 64, 16),
+        mean_unmeasured_only: true,
         ..FlowConfig::default()
     };
     let flow = flow_config.init(&device).expect("flow");
@@ -59,9 +63,12 @@ fn benches(c: &mut Criterion) {
     group.bench_function("aps_draws_64", |b| {
         b.iter(|| {
             let z = Tensor::<4>::from_data(TensorData::new(z.clone(), [64, 2, 64, 64]), &device);
-            let c = Tensor::<4>::from_data(TensorData::new(cond.clone(), [1, 3, 64, 64]), &device)
-                .expand([64, 3, 64, 64]);
-            black_box(flow.forward(z, c).0.into_data())
+            let c = Tensor::<4>::from_data(TensorData::new(cond.clone(), [1, 3, 64, 64]), &device);
+            black_box(
+                flow.forward_conditioned(z, &flow.condition(c))
+                    .0
+                    .into_data(),
+            )
         })
     });
 

@@ -17,6 +17,7 @@ use crate::data::Normalization;
 use crate::diffusion::schedule::NoiseSchedule;
 use crate::error::{Error, Result};
 use crate::nn::flow::{ConditionalFlow, FlowConfig};
+use crate::nn::unet::UNetConfig;
 use crate::nn::unet_denoiser::tensor_to_vec;
 use crate::posterior::RunningMoments;
 use crate::rng::{fill_standard_normal, substream};
@@ -171,6 +172,30 @@ impl ApsModelConfig {
         }
         Ok(())
     }
+}
+
+/// The mean network of width W (`train-aps --mean-net-width`) for `channels` × `size`²: up to 4 levels (widths
+/// W·[1, 2, 4, 4], down to 8×8 at 64²), one block each, attention at size/4 — the same layout as
+/// the `small` prior, so its cost is about one prior evaluation.
+pub fn mean_net_config(channels: usize, size: usize, width: usize) -> Option<UNetConfig> {
+    if width == 0 {
+        return None;
+    }
+    let mut levels = 1;
+    while levels < 4 && size % (1 << levels) == 0 && size >> levels >= 8 {
+        levels += 1;
+    }
+    let attention = (size / 4).max(size >> (levels - 1));
+    Some(UNetConfig {
+        in_channels: channels,
+        image_size: size,
+        base_channels: width,
+        channel_mults: [1, 2, 4, 4][..levels].to_vec(),
+        blocks_per_level: 1,
+        attention_resolutions: vec![attention],
+        dropout: 0.0,
+        groups: 4,
+    })
 }
 
 /// w_t = β_t / (2 (1 − β_t)(1 − ᾱ_t)): the DDPM ELBO's weight on ‖ε_θ(x_t, t) − ε‖² (Ho et al.

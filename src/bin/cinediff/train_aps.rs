@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cinediff::aps::{ApsModelConfig, MeasurementFamily, PriorBound, PriorGradient, APS_KIND};
+use cinediff::aps::{
+    mean_net_config, ApsModelConfig, MeasurementFamily, PriorBound, PriorGradient, APS_KIND,
+};
 use cinediff::io::model_dir::{self, write_json};
 use cinediff::nn::device::default_device;
 use cinediff::nn::flow::FlowConfig;
-use cinediff::nn::unet::UNetConfig;
 use cinediff::nn::UNetDenoiser;
 use cinediff::train::aps::ApsTrainer;
 use cinediff::train::{Flips, StepReport, TrainConfig};
@@ -156,30 +157,6 @@ impl From<PriorGradientArg> for PriorGradient {
             PriorGradientArg::Distilled => PriorGradient::Distilled,
         }
     }
-}
-
-/// The mean network of `--mean-net-width W` for `channels` × `size`²: up to 4 levels (widths
-/// W·[1, 2, 4, 4], down to 8×8 at 64²), one block each, attention at size/4 — the same layout as
-/// the `small` prior, so its cost is about one prior evaluation.
-fn mean_net_config(channels: usize, size: usize, width: usize) -> Option<UNetConfig> {
-    if width == 0 {
-        return None;
-    }
-    let mut levels = 1;
-    while levels < 4 && size % (1 << levels) == 0 && size >> levels >= 8 {
-        levels += 1;
-    }
-    let attention = (size / 4).max(size >> (levels - 1));
-    Some(UNetConfig {
-        in_channels: channels,
-        image_size: size,
-        base_channels: width,
-        channel_mults: [1, 2, 4, 4][..levels].to_vec(),
-        blocks_per_level: 1,
-        attention_resolutions: vec![attention],
-        dropout: 0.0,
-        groups: 4,
-    })
 }
 
 #[derive(Serialize)]
