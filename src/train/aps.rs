@@ -9,9 +9,10 @@
 //! ([`crate::aps::PriorGradient`]).
 //!
 //! The data and prior terms are differentiated outside the flow's graph — Aᴴ(Ax − y) with the
-//! operator, the prior's gradient with [`Denoiser::noise_matching_grad`] — and enter the flow's
-//! loss as ⟨x, stop-grad(g)⟩, whose gradient with respect to φ is (∂x/∂φ)ᵀ g: the exact gradient of
-//! the objective, without putting the prior network into the flow's autodiff graph.
+//! operator, the prior's gradient with [`Denoiser::noise_matching_grad`] (or, distilled, from
+//! [`Denoiser::predict_noise`] alone) — and enter the flow's loss as ⟨x, stop-grad(g)⟩, whose
+//! gradient with respect to φ is (∂x/∂φ)ᵀ g: the gradient of the objective (with the bound's own
+//! prior gradient, exactly), without putting the prior network into the flow's autodiff graph.
 
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
