@@ -44,11 +44,11 @@ common=(--bundle "$OUT/bundle" --sampler ddim-dc --dc-steps 10 --dc-step-size 1.
 $B reconstruct "${common[@]}" --method seqdiff --out "$OUT/seqdiff" 2>/dev/null
 row "seqdiff (frame 1 cold)" "$OUT/seqdiff"
 $B reconstruct "${common[@]}" --method seqdiff --aps-start "$APS" --out "$OUT/seqdiff_aps" 2>/dev/null
-row "seqdiff, frame 1 from APS" "$OUT/seqdiff_aps"
+row "seqdiff + APS start (frame 1)" "$OUT/seqdiff_aps"
 $B reconstruct "${common[@]}" --method independent --out "$OUT/independent" 2>/dev/null
 row "independent (all cold)" "$OUT/independent"
 $B reconstruct "${common[@]}" --method independent --aps-start "$APS" --out "$OUT/independent_aps" 2>/dev/null
-row "independent, every frame from APS" "$OUT/independent_aps"
+row "independent + APS start (every frame)" "$OUT/independent_aps"
 $B reconstruct --bundle "$OUT/bundle" --method aps --model "$APS" --samples 64 --seed 0 \
   --out "$OUT/aps" --force 2>/dev/null
 row "APS alone (mean of 64)" "$OUT/aps"

@@ -168,7 +168,8 @@ fn shipped_echo_prior_denoises_unseen_frames() {
 /// The shipped APS model (4× random-line single-coil MRI): on an unseen phantom cine its draws are
 /// data-consistent and spread where the measurement says nothing — the per-frequency spread of
 /// the draws in unmeasured k-space columns is several times that in measured ones — and their
-/// mean is no worse than zero-filling. (How far its mean is from DPS's is in BENCHMARKS.md.)
+/// mean fills the missing k-space from the prior, well above zero-filling. (How far its mean is
+/// from DPS's is in BENCHMARKS.md.)
 #[test]
 fn shipped_aps_model_is_data_consistent_and_uncertain_where_unmeasured() {
     use cinediff::bundle::{simulate, MaskPattern, OperatorKind, SimulationSettings, Truth};
@@ -261,8 +262,11 @@ fn shipped_aps_model_is_data_consistent_and_uncertain_where_unmeasured() {
         10.0 * (peak * peak / mse).log10()
     };
     let (p_aps, p_zf) = (psnr(&est.mean), psnr(&zf));
+    eprintln!("APS mean of 16 draws {p_aps:.2} dB, zero-filled {p_zf:.2} dB, k-space variance ratio {ratio:.2}");
+    // Measured here: 23.52 dB against 16.69 (+6.8 dB; the card's seed-2028 frames: +9.1 dB with
+    // 64 draws); the bound leaves 1.8 dB of room.
     assert!(
-        p_aps > p_zf - 0.5,
+        p_aps > p_zf + 5.0,
         "APS mean {p_aps:.2} dB vs zero-filled {p_zf:.2} dB"
     );
 }
