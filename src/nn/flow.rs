@@ -785,6 +785,24 @@ mod tests {
         }
     }
 
+    /// An 8×8, 2-level flow with a mean network restricted to unmeasured frequencies, its
+    /// weights ~0.05 off the initialisation (so no layer is the identity and the mean network
+    /// is on). Larger perturbations make the LU 1×1 convolutions badly conditioned (their
+    /// condition number grows exponentially with the size) and f32 round-off then dominates any
+    /// inverse.
+    fn perturbed_flow_with_mean_net(device: &Device) -> ConditionalFlow {
+        FlowConfig {
+            image_size: 8,
+            levels: 2,
+            mean_net: Some(tiny_mean_net(8)),
+            mean_unmeasured_only: true,
+            ..tiny()
+        }
+        .init(device)
+        .unwrap()
+        .map(&mut perturb(0.05))
+    }
+
     fn tiny_mean_net(image_size: usize) -> UNetConfig {
         UNetConfig {
             in_channels: 2,
@@ -860,13 +878,7 @@ mod tests {
     #[test]
     fn a_shared_condition_gives_the_same_draws_as_a_repeated_one() {
         let device = default_device();
-        let config = FlowConfig {
-            image_size: 8,
-            levels: 2,
-            mean_net: Some(tiny_mean_net(8)),
-            ..tiny()
-        };
-        let flow = config.init(&device).unwrap().map(&mut perturb(0.05));
+        let flow = perturbed_flow_with_mean_net(&device);
         let z = random([3, 2, 8, 8], 5, &device);
         let cond = random([1, 3, 8, 8], 6, &device);
         let (a, la) = flow.forward(z.clone(), cond.clone().expand([3, 3, 8, 8]));
@@ -888,14 +900,7 @@ mod tests {
     #[test]
     fn an_unmeasured_only_mean_correction_leaves_measured_frequencies_alone() {
         let device = default_device();
-        let config = FlowConfig {
-            image_size: 8,
-            levels: 2,
-            mean_net: Some(tiny_mean_net(8)),
-            mean_unmeasured_only: true,
-            ..tiny()
-        };
-        let flow = config.init(&device).unwrap().map(&mut perturb(0.05));
+        let flow = perturbed_flow_with_mean_net(&device);
         let image = random([1, 2, 8, 8], 7, &device);
         // Columns 0, 3 and 4 measured.
         let pattern: Vec<f32> = (0..64)
@@ -932,19 +937,7 @@ mod tests {
     #[test]
     fn inverse_undoes_forward_to_1e_4() {
         let device = default_device();
-        // With the global mean network (restricted to unmeasured frequencies), which the
-        // perturbation switches on.
-        let config = FlowConfig {
-            image_size: 8,
-            levels: 2,
-            mean_net: Some(tiny_mean_net(8)),
-            mean_unmeasured_only: true,
-            ..tiny()
-        };
-        // Weights ~0.05 off the initialisation: random triangular L, U with larger entries make
-        // W badly conditioned (their condition number grows exponentially with the size), and
-        // f32 round-off then dominates any inverse.
-        let flow = config.init(&device).unwrap().map(&mut perturb(0.05));
+        let flow = perturbed_flow_with_mean_net(&device);
         let z = random([3, 2, 8, 8], 3, &device);
         let cond = random([3, 3, 8, 8], 4, &device);
         let (x, _) = flow.forward(z.clone(), cond.clone());
