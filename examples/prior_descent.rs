@@ -46,13 +46,7 @@ fn main() -> anyhow::Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(schedule.num_train_timesteps());
-    let sampler = TimestepDistribution::from_weights(&schedule, 0, |t| {
-        if t < t_max {
-            1.0 / schedule.sigma(t)
-        } else {
-            0.0
-        }
-    })?;
+    let sampler = TimestepDistribution::inverse_sigma(&schedule, 0..t_max)?;
     // x in network units, [frames, 2, h, w].
     let mut x = Vec::with_capacity(frames * len);
     for (f, op) in ops.iter().enumerate() {

@@ -73,9 +73,16 @@ impl TimestepDistribution {
         }
     }
 
-    /// p(t) ∝ 1/σ_t over [min, T): where the noise-matching terms of a likelihood bound are large.
-    pub fn inverse_sigma(schedule: &NoiseSchedule, min: usize) -> Result<Self> {
-        Self::from_weights(schedule, min, |t| 1.0 / schedule.sigma(t))
+    /// p(t) ∝ 1/σ_t over `range` (within [0, T)): where the noise-matching terms of a likelihood
+    /// bound are large.
+    pub fn inverse_sigma(schedule: &NoiseSchedule, range: std::ops::Range<usize>) -> Result<Self> {
+        Self::from_weights(schedule, range.start, |t| {
+            if t < range.end {
+                1.0 / schedule.sigma(t)
+            } else {
+                0.0
+            }
+        })
     }
 
     /// The distribution a [`TimestepEmphasis`] asks for over the whole range [0, T).

@@ -102,13 +102,7 @@ impl ApsTrainer {
         let model = flow.valid().to_device(&device.clone().autodiff()).train();
         let ema = model.valid().to_device(device);
         let timestep_sampler =
-            TimestepDistribution::from_weights(&schedule, bound.min_timestep, |t| {
-                if t < end {
-                    1.0 / schedule.sigma(t)
-                } else {
-                    0.0
-                }
-            })?;
+            TimestepDistribution::inverse_sigma(&schedule, bound.min_timestep..end)?;
         Ok(Self {
             timestep_sampler,
             optimizer: build_optimizer(&config),
