@@ -716,11 +716,15 @@ impl ConditionalFlow {
 
     /// z = G⁻¹(x; c) (the inverse of [`Self::forward`]).
     pub fn inverse(&self, x: Tensor<4>, cond: Tensor<4>) -> Result<Tensor<4>> {
-        let features = self.features(cond.clone());
-        let (mu, rho) = self.output_affine(cond.clone());
+        let FlowCondition {
+            features,
+            mu,
+            rho,
+            pattern,
+        } = self.condition(cond);
         let mut h = x - mu;
         if let Some(k) = &self.kspace {
-            h = k.apply(h, cond.narrow(1, self.in_channels, 1), true).0;
+            h = k.apply(h, pattern, true).0;
         }
         let mut h = h * rho.neg().exp();
         for _ in &self.levels {
