@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::nn::flow::{ConditionalFlow, FlowConfig};
 use crate::nn::unet::UNetConfig;
 use crate::nn::unet_denoiser::tensor_to_vec;
+use crate::physics::operator::LinearOperator;
 use crate::posterior::RunningMoments;
 use crate::rng::{fill_standard_normal, substream};
 
@@ -174,9 +175,9 @@ impl ApsModelConfig {
     }
 }
 
-/// The mean network of width W (`train-aps --mean-net-width`) for `channels` × `size`²: up to 4 levels (widths
-/// W·[1, 2, 4, 4], down to 8×8 at 64²), one block each, attention at size/4 — the same layout as
-/// the `small` prior, so its cost is about one prior evaluation.
+/// The mean network of width W (`train-aps --mean-net-width`) for `channels` × `size`²: up to 4
+/// levels (widths W·[1, 2, 4, 4], down to 8×8 at 64²), one block each, attention at size/4 — the
+/// same layout as the `small` prior, so its cost is about one prior evaluation.
 pub fn mean_net_config(channels: usize, size: usize, width: usize) -> Option<UNetConfig> {
     if width == 0 {
         return None;
@@ -243,7 +244,7 @@ pub fn conditioning(
 fn frame_conditioning(
     bundle: &Bundle,
     frame: usize,
-    op: &dyn crate::physics::operator::LinearOperator,
+    op: &dyn LinearOperator,
     channels: usize,
     normalization: Normalization,
 ) -> Result<Vec<f32>> {
@@ -412,12 +413,14 @@ impl ApsSampler {
         })
     }
 
-    /// `n` posterior draws of frame `frame` of `bundle` as a batch `[n, c, h, w]` in the network
-    /// units of `normalization` (z from `rng`).
+    /// `n` posterior draws of frame `frame` of `bundle` (whose operator `op` the caller built
+    /// once, with [`Bundle::frame_operators`]) as a batch `[n, c, h, w]` in the network units of
+    /// `normalization` (z from `rng`).
     pub fn frame_draws(
         &self,
         bundle: &Bundle,
         frame: usize,
+        op: &dyn LinearOperator,
         n: usize,
         normalization: Normalization,
         rng: &mut crate::rng::SeededRng,
@@ -430,8 +433,8 @@ impl ApsSampler {
             ));
         }
         self.check_bundle(bundle)?;
-        let cond = conditioning(bundle, frame, self.config.flow.in_channels, normalization)?;
         let f = &self.config.flow;
+        let cond = frame_conditioning(bundle, frame, op, f.in_channels, normalization)?;
         let mut z = vec![0.0f32; n * f.in_channels * f.image_size * f.image_size];
         fill_standard_normal(rng, &mut z);
         let x = self.generate(&z, &cond, n)?;

@@ -3,12 +3,15 @@
 //! of that frame, noised to the warm-start level — one flow evaluation per particle in place of
 //! the full reverse trajectory.
 
+use std::sync::Arc;
+
 use crate::aps::ApsSampler;
 use crate::bundle::Bundle;
 use crate::data::Normalization;
 use crate::diffusion::Denoiser;
 use crate::error::Result;
 use crate::image::ImageBatch;
+use crate::physics::operator::LinearOperator;
 use crate::rng::substream;
 use crate::sequence::SequenceStrategy;
 
@@ -17,6 +20,8 @@ pub struct ApsStart<'a> {
     inner: Box<dyn SequenceStrategy + 'a>,
     aps: &'a ApsSampler,
     bundle: &'a Bundle,
+    /// The bundle's per-frame operators, built once.
+    operators: Vec<Arc<dyn LinearOperator>>,
     normalization: Normalization,
     seed: u64,
 }
@@ -37,6 +42,7 @@ impl<'a> ApsStart<'a> {
             inner,
             aps,
             bundle,
+            operators: bundle.frame_operators()?,
             normalization,
             seed,
         })
@@ -55,8 +61,22 @@ impl SequenceStrategy for ApsStart<'_> {
     fn fallback_start(&mut self, t: usize, particles: usize) -> Result<Option<ImageBatch>> {
         // The draws' stream is apart from the samplers' (substream(seed, t·P + p)).
         let mut rng = substream(self.seed ^ 0xA95_57A87, t as u64);
+        let op = self.operators.get(t).ok_or_else(|| {
+            crate::error::Error::invalid(
+                "APS start frame",
+                format!("< {}", self.operators.len()),
+                t,
+            )
+        })?;
         self.aps
-            .frame_draws(self.bundle, t, particles, self.normalization, &mut rng)
+            .frame_draws(
+                self.bundle,
+                t,
+                op.as_ref(),
+                particles,
+                self.normalization,
+                &mut rng,
+            )
             .map(Some)
     }
 
