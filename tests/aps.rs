@@ -501,11 +501,11 @@ fn train_aps_resumes_and_reconstructs() {
         r2
     ]);
     assert_eq!(bytes(&r.join("recon.npy")), bytes(&r2.join("recon.npy")));
-    // APS as SeqDiff's initialiser: frame 0 starts from APS draws (2 particles), so no frame is
-    // cold and every frame runs only the warm-start steps; it is recorded in the config.
-    for (method, dir_name) in [("seqdiff", "r4"), ("independent", "r5")] {
-        let r4 = dir.join(dir_name);
-        ok(args![
+    // A sequence run of 2 particles (10-step grid, 3 warm steps), optionally started from APS
+    // draws; its summary.
+    let sequence = |method: &str, out: &str, aps_start: bool| {
+        let out = dir.join(out);
+        let mut a: Vec<&std::ffi::OsStr> = args![
             "reconstruct",
             "--bundle",
             b,
@@ -519,36 +519,28 @@ fn train_aps_resumes_and_reconstructs() {
             "3",
             "--particles",
             "2",
-            "--aps-start",
-            straight,
             "--out",
-            r4
-        ]);
-        let summary = json(&r4.join("summary.json"));
+            out
+        ]
+        .to_vec();
+        if aps_start {
+            a.extend_from_slice(args!["--aps-start", straight]);
+        }
+        ok(&a);
+        let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+        assert_eq!(config.contains("aps_start"), aps_start, "{config}");
+        json(&out.join("summary.json"))
+    };
+    // APS as SeqDiff's initialiser: frame 0 starts from APS draws, so no frame is cold and every
+    // frame runs only the warm-start steps; it is recorded in the config.
+    for (method, out) in [("seqdiff", "r4"), ("independent", "r5")] {
+        let summary = sequence(method, out, true);
         assert_eq!(summary["cold_frames"], 0, "{method}: {summary}");
         assert_eq!(summary["steps_first_frame"], 3, "{method}: {summary}");
         assert_eq!(summary["total_steps"], 6, "{method}: {summary}");
-        let config = std::fs::read_to_string(r4.join("config.toml")).unwrap();
-        assert!(config.contains("aps_start"), "{config}");
     }
     // Without it frame 0 starts from noise over the whole grid.
-    let r6 = dir.join("r6");
-    ok(args![
-        "reconstruct",
-        "--bundle",
-        b,
-        "--method",
-        "seqdiff",
-        "--model",
-        prior,
-        "--steps",
-        "10",
-        "--warm-start",
-        "3",
-        "--out",
-        r6
-    ]);
-    let summary = json(&r6.join("summary.json"));
+    let summary = sequence("seqdiff", "r6", false);
     assert_eq!(summary["cold_frames"], 1, "{summary}");
     assert_eq!(summary["steps_first_frame"], 10, "{summary}");
     // Only sequence methods take it.
