@@ -183,7 +183,7 @@ pub fn mean_net_config(channels: usize, size: usize, width: usize) -> Option<UNe
         return None;
     }
     let mut levels = 1;
-    while levels < 4 && size % (1 << levels) == 0 && size >> levels >= 8 {
+    while levels < 4 && size.is_multiple_of(1 << levels) && size >> levels >= 8 {
         levels += 1;
     }
     let attention = (size / 4).max(size >> (levels - 1));

@@ -205,13 +205,10 @@ fn unet_noise_matching_gradient_matches_the_default() {
     let eps_hat = net.predict_noise(&x, t).unwrap();
     let diff = ImageBatch::lincomb(1.0, &eps_hat, -1.0, &eps).unwrap();
     let (_, vjp) = net.predict_noise_vjp(&x, t, &diff).unwrap();
-    for i in 0..2 {
+    assert_eq!(loss.len(), 2);
+    for (i, &got) in loss.iter().enumerate() {
         let want: f64 = diff.image(i).iter().map(|&d| (d as f64).powi(2)).sum();
-        assert!(
-            (loss[i] - want).abs() < 1e-3 * want,
-            "{} vs {want}",
-            loss[i]
-        );
+        assert!((got - want).abs() < 1e-3 * want, "{got} vs {want}");
     }
     let scale = vjp.data().iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let err = grad

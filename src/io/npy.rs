@@ -26,6 +26,9 @@ pub enum NpyArray {
     U8 { shape: Vec<usize>, data: Vec<u8> },
 }
 
+/// A float array's data as (real, complex), exactly one of them `Some`.
+pub type FloatViews<'a> = (Option<&'a [f32]>, Option<&'a [Complex32]>);
+
 impl NpyArray {
     /// The array's shape.
     pub fn shape(&self) -> &[usize] {
@@ -43,7 +46,7 @@ impl NpyArray {
 
     /// The float data as (real, complex), exactly one of them `Some` — the form
     /// [`crate::data::dataset::training_images`] takes; `None` for uint8 arrays.
-    pub fn float_views(&self) -> Option<(Option<&[f32]>, Option<&[Complex32]>)> {
+    pub fn float_views(&self) -> Option<FloatViews<'_>> {
         match self {
             NpyArray::Real { data, .. } => Some((Some(data), None)),
             NpyArray::Complex { data, .. } => Some((None, Some(data))),

@@ -100,7 +100,7 @@ impl FlowConfig {
             return Err(Error::invalid("flow levels", "1..=4", self.levels));
         }
         let unit = 1usize << self.levels;
-        if self.image_size == 0 || self.image_size % unit != 0 || self.image_size > 1024 {
+        if self.image_size == 0 || !self.image_size.is_multiple_of(unit) || self.image_size > 1024 {
             return Err(Error::invalid(
                 "flow image_size",
                 format!("a multiple of 2^levels = {unit}, at most 1024"),
@@ -376,7 +376,8 @@ pub fn invert(a: &[f64], n: usize) -> Result<Vec<f64>> {
             .max_by(|&i, &j| m[i * n + col].abs().total_cmp(&m[j * n + col].abs()))
             .unwrap_or(col);
         let p = m[pivot * n + col];
-        if !(p.abs() > 1e-12) {
+        // NaN pivots fail too.
+        if p.abs().partial_cmp(&1e-12) != Some(std::cmp::Ordering::Greater) {
             return Err(Error::Model(format!(
                 "1×1 convolution is singular (pivot {p:e} in column {col})"
             )));
@@ -592,6 +593,26 @@ pub struct FlowCondition {
     mu: Tensor<4>,
     rho: Tensor<4>,
     pattern: Tensor<4>,
+}
+
+impl FlowCondition {
+    /// Each condition repeated `k` times in a row (`[n, …]` → `[n·k, …]`, image i at rows
+    /// i·k … i·k + k − 1): several latents per measurement without recomputing c's part.
+    pub fn repeat_each(&self, k: usize) -> Self {
+        let repeat = |t: &Tensor<4>| {
+            let [n, c, h, w] = t.dims();
+            t.clone()
+                .unsqueeze_dim::<5>(1)
+                .expand([n, k, c, h, w])
+                .reshape([n * k, c, h, w])
+        };
+        FlowCondition {
+            features: self.features.iter().map(repeat).collect(),
+            mu: repeat(&self.mu),
+            rho: repeat(&self.rho),
+            pattern: repeat(&self.pattern),
+        }
+    }
 }
 
 /// The conditional flow G_φ(z; c).
@@ -897,6 +918,38 @@ mod tests {
         let (la, lb) = (tensor_to_vec(la).unwrap(), tensor_to_vec(lb).unwrap());
         assert_eq!(la.len(), 3);
         for (p, q) in la.iter().zip(&lb) {
+            assert!((p - q).abs() < 1e-3, "log-det {p} vs {q}");
+        }
+    }
+
+    #[test]
+    fn conditions_repeated_each_match_conditions_given_in_full() {
+        let device = default_device();
+        let flow = perturbed_flow_with_mean_net(&device);
+        let z = random([4, 2, 8, 8], 8, &device);
+        let distinct = random([2, 3, 8, 8], 9, &device);
+        // Rows c0, c0, c1, c1.
+        let full = Tensor::cat(
+            vec![
+                distinct.clone().narrow(0, 0, 1).expand([2, 3, 8, 8]),
+                distinct.clone().narrow(0, 1, 1).expand([2, 3, 8, 8]),
+            ],
+            0,
+        );
+        let (a, la) = flow.forward(z.clone(), full);
+        let (b, lb) = flow.forward_conditioned(z, &flow.condition(distinct).repeat_each(2));
+        let (a, b) = (tensor_to_vec(a).unwrap(), tensor_to_vec(b).unwrap());
+        let d = a
+            .iter()
+            .zip(&b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0, f32::max);
+        assert!(d < 1e-5, "draws differ by {d}");
+        for (p, q) in tensor_to_vec(la)
+            .unwrap()
+            .iter()
+            .zip(&tensor_to_vec(lb).unwrap())
+        {
             assert!((p - q).abs() < 1e-3, "log-det {p} vs {q}");
         }
     }

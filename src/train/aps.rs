@@ -197,9 +197,8 @@ impl ApsTrainer {
         let antithetic = self.model_config.antithetic_latents;
         for k in 0..b {
             if antithetic && k % 2 == 1 {
-                // The second of a pair: the same measurement again.
-                let start = conds.len() - (c + 1) * plane;
-                conds.extend_from_within(start..);
+                // The second of a pair: the same measurement again (its condition is computed
+                // once below and repeated).
                 bundles.push(bundles[k - 1].clone());
                 continue;
             }
@@ -239,8 +238,10 @@ impl ApsTrainer {
         }
         let ad = self.device.clone().autodiff();
         let z = Tensor::<4>::from_data(TensorData::new(z, [b, c, s, s]), &ad);
-        let cond = Tensor::<4>::from_data(TensorData::new(conds, [b, c + 1, s, s]), &ad);
-        let (x, logdet) = self.model.forward(z, cond);
+        let distinct = conds.len() / ((c + 1) * plane);
+        let cond = Tensor::<4>::from_data(TensorData::new(conds, [distinct, c + 1, s, s]), &ad);
+        let condition = self.model.condition(cond).repeat_each(b / distinct);
+        let (x, logdet) = self.model.forward_conditioned(z, &condition);
         let x_values = tensor_to_vec(x.clone().inner())?;
         let logdets = tensor_to_vec(logdet.clone().inner())?;
         if let Some(bad) = x_values.iter().find(|v| !v.is_finite()) {

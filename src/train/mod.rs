@@ -89,7 +89,8 @@ pub struct TrainConfig {
 pub struct LrRestart {
     /// The step the extension began at.
     pub step: usize,
-    /// The learning rate the schedule had reached there.
+    /// The rate the decay restarts from: the one the schedule had reached there, or a warm
+    /// restart's chosen rate.
     pub learning_rate: f64,
     /// The run's `steps` before the extension (where the decay before `step` was heading).
     pub previous_steps: usize,
@@ -124,6 +125,22 @@ impl TrainConfig {
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(Error::invalid("weight decay", "≥ 0", self.weight_decay));
         }
+        for r in &self.lr_restarts {
+            if !(r.learning_rate.is_finite() && r.learning_rate > 0.0 && r.learning_rate < 1.0) {
+                return Err(Error::invalid(
+                    "restart learning rate",
+                    "0 < lr < 1",
+                    r.learning_rate,
+                ));
+            }
+            if r.step >= self.steps {
+                return Err(Error::invalid(
+                    "steps after a learning-rate restart",
+                    format!("> {} (the step it restarts at)", r.step),
+                    self.steps,
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -131,7 +148,23 @@ impl TrainConfig {
     /// cosine decay (once past warm-up) restarting from the rate reached at `at_step`, so that
     /// extending a run does not raise its learning rate.
     pub fn extended(&self, steps: usize, at_step: usize) -> Self {
+        self.extended_from(steps, at_step, None)
+    }
+
+    /// [`Self::extended`], with `warm_restart` (if given) as the rate the decay restarts from at
+    /// `at_step` instead of the rate reached there (SGDR-style warm restart, Loshchilov & Hutter
+    /// 2017): a run that ended on its floor while still improving continues at a useful rate.
+    pub fn extended_from(&self, steps: usize, at_step: usize, warm_restart: Option<f64>) -> Self {
         let mut out = self.clone();
+        if let Some(rate) = warm_restart {
+            out.lr_restarts.push(LrRestart {
+                step: at_step,
+                learning_rate: rate,
+                previous_steps: self.steps,
+            });
+            out.steps = steps;
+            return out;
+        }
         if steps != self.steps && at_step >= self.warmup_steps {
             out.lr_restarts.push(LrRestart {
                 step: at_step,
@@ -586,5 +619,27 @@ mod tests {
         }
         assert!((again.learning_rate_at(300) - new.learning_rate_at(300)).abs() < 1e-15);
         assert!((again.learning_rate_at(800) - 1e-4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_warm_restart_starts_its_decay_at_the_chosen_rate() {
+        let old = config(100);
+        let new = old.extended_from(300, 100, Some(5e-4));
+        new.validate().unwrap();
+        for step in 0..100 {
+            assert_eq!(new.learning_rate_at(step), old.learning_rate_at(step));
+        }
+        assert!((old.learning_rate_at(99) - 1e-4).abs() < 1e-6);
+        assert!((new.learning_rate_at(100) - 5e-4).abs() < 1e-15);
+        // Half way, the cosine is at the mid-point between the restart rate and the floor.
+        assert!((new.learning_rate_at(200) - 3e-4).abs() < 1e-12);
+        assert!((new.learning_rate_at(300) - 1e-4).abs() < 1e-12);
+        // A restart needs steps after it and a usable rate.
+        assert!(old.extended_from(100, 100, Some(5e-4)).validate().is_err());
+        assert!(old.extended_from(300, 100, Some(0.0)).validate().is_err());
+        assert!(old
+            .extended_from(300, 100, Some(f64::NAN))
+            .validate()
+            .is_err());
     }
 }

@@ -79,6 +79,11 @@ pub struct TrainArgs {
     /// Continue from OUT/checkpoint.
     #[arg(long)]
     resume: bool,
+    /// With --resume: restart the cosine decay at this learning rate at the resumed step (a warm
+    /// restart) instead of continuing from the rate reached; for a run that ended on its floor
+    /// while still improving.
+    #[arg(long, value_name = "LR", requires = "resume")]
+    restart_lr: Option<f64>,
     /// Start from the weights of a trained model directory (fine-tuning): its architecture,
     /// schedule and intensity normalisation are kept; optimiser, EMA and step count start afresh.
     #[arg(long, value_name = "MODEL_DIR", conflicts_with_all = ["resume", "unet", "schedule"])]
@@ -152,11 +157,13 @@ pub(crate) fn check_run_options(
 pub(crate) fn resumed_train_config(
     out: &Path,
     steps: Option<usize>,
+    restart_lr: Option<f64>,
 ) -> anyhow::Result<cinediff::train::TrainConfig> {
     let state = model_dir::read_train_state(out)?;
-    let train = state
-        .train
-        .extended(steps.unwrap_or(state.train.steps), state.step);
+    let train =
+        state
+            .train
+            .extended_from(steps.unwrap_or(state.train.steps), state.step, restart_lr);
     train.validate()?;
     Ok(train)
 }
@@ -185,7 +192,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 args.out.join("checkpoint/state.json").display()
             );
         }
-        resumed_train_config(&args.out, args.steps)?
+        resumed_train_config(&args.out, args.steps, args.restart_lr)?
     } else {
         let mut c = preset.train_config();
         if let Some(v) = args.batch_size {

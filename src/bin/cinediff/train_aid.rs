@@ -91,9 +91,14 @@ pub struct TrainAidArgs {
     /// Write a checkpoint every N steps (and always at the end).
     #[arg(long, default_value_t = 100)]
     checkpoint_every: usize,
-    /// Continue from OUT/checkpoint (only --steps may change).
+    /// Continue from OUT/checkpoint (only --steps and --restart-lr may change).
     #[arg(long)]
     resume: bool,
+    /// With --resume: restart the cosine decay at this learning rate at the resumed step (a warm
+    /// restart) instead of continuing from the rate reached; for a run that ended on its floor
+    /// while still improving.
+    #[arg(long, value_name = "LR", requires = "resume")]
+    restart_lr: Option<f64>,
     /// Replace a model already in OUT (otherwise refused).
     #[arg(long)]
     force: bool,
@@ -172,7 +177,7 @@ pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
     let device = default_device();
     let (model_config, trainer) = if args.resume {
         let config = model_dir::read_aid_config(&args.out)?;
-        let train = resumed_train_config(&args.out, Some(args.steps))?;
+        let train = resumed_train_config(&args.out, Some(args.steps), args.restart_lr)?;
         device.seed(train.seed);
         let fresh = AidTrainer::new(train, &config, config.network.init(&device)?, &device)?;
         let trainer = model_dir::resume_aid_trainer(&args.out, &config, fresh, &device)?;

@@ -85,9 +85,14 @@ pub struct TrainTransitionArgs {
     /// Write a checkpoint every N steps (and always at the end).
     #[arg(long, default_value_t = 200)]
     checkpoint_every: usize,
-    /// Continue from OUT/checkpoint (only --steps may change).
+    /// Continue from OUT/checkpoint (only --steps and --restart-lr may change).
     #[arg(long)]
     resume: bool,
+    /// With --resume: restart the cosine decay at this learning rate at the resumed step (a warm
+    /// restart) instead of continuing from the rate reached; for a run that ended on its floor
+    /// while still improving.
+    #[arg(long, value_name = "LR", requires = "resume")]
+    restart_lr: Option<f64>,
     /// Replace a model already in OUT (otherwise refused).
     #[arg(long)]
     force: bool,
@@ -152,7 +157,7 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
                 net.width
             );
         }
-        let train = resumed_train_config(&args.out, Some(args.steps))?;
+        let train = resumed_train_config(&args.out, Some(args.steps), args.restart_lr)?;
         device.seed(train.seed);
         let fresh = TransitionTrainer::new(train, &config, net.init(&device)?, &device)?;
         let trainer = model_dir::resume_transition_trainer(&args.out, &config, fresh, &device)?;
