@@ -322,6 +322,50 @@ fn train_existing_dir_resume_and_force() {
         .collect();
     assert_eq!(steps, (1..=20).collect::<Vec<_>>(), "log steps");
 
+    // A warm restart: the decay restarts at the given rate at the resumed step.
+    fails(
+        args![
+            "train",
+            "--data",
+            data,
+            "--steps",
+            "25",
+            "--restart-lr",
+            "5e-4",
+            "--out",
+            m
+        ],
+        &["--resume"],
+    );
+    ok(args![
+        "train",
+        "--data",
+        data,
+        "--steps",
+        "25",
+        "--resume",
+        "--restart-lr",
+        "5e-4",
+        "--out",
+        m
+    ]);
+    let restarts = json(&m.join("train_config.json"))["train"]["lr_restarts"].clone();
+    // The 10 → 20 extension recorded the first restart; the warm restart is the last.
+    let last = restarts
+        .as_array()
+        .and_then(|r| r.last())
+        .expect("lr_restarts recorded");
+    assert_eq!(last["step"].as_u64(), Some(20));
+    assert_eq!(last["learning_rate"].as_f64(), Some(5e-4));
+    let log = String::from_utf8(bytes(&m.join("train_log.csv"))).unwrap();
+    let row21: Vec<&str> = log.lines().nth(21).unwrap().split(',').collect();
+    assert_eq!(row21[0], "21");
+    assert!(
+        (row21[2].parse::<f64>().unwrap() - 5e-4).abs() < 1e-9,
+        "first rate after the restart: {}",
+        row21[2]
+    );
+
     train_tiny(&data, &m, 3, 0, &["--force"]);
     assert_eq!(log_rows(&m), 3, "--force starts a new log");
     assert_eq!(

@@ -82,7 +82,7 @@ pub struct TrainArgs {
     /// With --resume: restart the cosine decay at this learning rate at the resumed step (a warm
     /// restart) instead of continuing from the rate reached; for a run that ended on its floor
     /// while still improving.
-    #[arg(long, value_name = "LR", requires = "resume")]
+    #[arg(long, value_name = "LR")]
     restart_lr: Option<f64>,
     /// Start from the weights of a trained model directory (fine-tuning): its architecture,
     /// schedule and intensity normalisation are kept; optimiser, EMA and step count start afresh.
@@ -127,15 +127,21 @@ pub(crate) fn read_training_set(
 
 /// The checks every training command makes on its run options before any work: a positive
 /// --checkpoint-every, not both --resume and --force, an existing model in `out` only replaced with
-/// --force, and a checkpoint to resume from with --resume.
+/// --force, a checkpoint to resume from with --resume, and --restart-lr only with --resume.
 pub(crate) fn check_run_options(
     out: &Path,
     checkpoint_every: usize,
     resume: bool,
     force: bool,
+    restart_lr: Option<f64>,
 ) -> anyhow::Result<()> {
     if checkpoint_every == 0 {
         anyhow::bail!("invalid --checkpoint-every: expected > 0, got 0");
+    }
+    if restart_lr.is_some() && !resume {
+        anyhow::bail!(
+            "--restart-lr restarts a resumed run's learning-rate decay: it needs --resume"
+        );
     }
     if resume && force {
         anyhow::bail!("--resume and --force contradict each other: choose one");
@@ -169,7 +175,13 @@ pub(crate) fn resumed_train_config(
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    check_run_options(&args.out, args.checkpoint_every, args.resume, args.force)?;
+    check_run_options(
+        &args.out,
+        args.checkpoint_every,
+        args.resume,
+        args.force,
+        args.restart_lr,
+    )?;
     let (array, set) = read_training_set(&args.data, "images")?;
     let [n, channels, size, _] = set.images.shape();
 

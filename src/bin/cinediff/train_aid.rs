@@ -97,7 +97,7 @@ pub struct TrainAidArgs {
     /// With --resume: restart the cosine decay at this learning rate at the resumed step (a warm
     /// restart) instead of continuing from the rate reached; for a run that ended on its floor
     /// while still improving.
-    #[arg(long, value_name = "LR", requires = "resume")]
+    #[arg(long, value_name = "LR")]
     restart_lr: Option<f64>,
     /// Replace a model already in OUT (otherwise refused).
     #[arg(long)]
@@ -164,7 +164,13 @@ fn aid_train_config(args: &TrainAidArgs) -> TrainConfig {
 }
 
 pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
-    check_run_options(&args.out, args.checkpoint_every, args.resume, args.force)?;
+    check_run_options(
+        &args.out,
+        args.checkpoint_every,
+        args.resume,
+        args.force,
+        args.restart_lr,
+    )?;
     let (array, set) = read_training_set(&args.data, "sequences")?;
     let &[_, frames, _, _] = array.shape() else {
         anyhow::bail!(

@@ -141,7 +141,7 @@ pub struct TrainApsArgs {
     /// With --resume: restart the cosine decay at this learning rate at the resumed step (a warm
     /// restart) instead of continuing from the rate reached; for a run that ended on its floor
     /// while still improving.
-    #[arg(long, value_name = "LR", requires = "resume")]
+    #[arg(long, value_name = "LR")]
     restart_lr: Option<f64>,
     /// Replace a model already in OUT (otherwise refused).
     #[arg(long)]
@@ -199,7 +199,13 @@ impl TrainingRun for ApsRun<'_> {
 }
 
 pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
-    check_run_options(&args.out, args.checkpoint_every, args.resume, args.force)?;
+    check_run_options(
+        &args.out,
+        args.checkpoint_every,
+        args.resume,
+        args.force,
+        args.restart_lr,
+    )?;
     let device = default_device();
     let prior = model_dir::load_denoiser(&args.prior, &device)
         .with_context(|| format!("loading the prior {}", args.prior.display()))?;

@@ -91,7 +91,7 @@ pub struct TrainTransitionArgs {
     /// With --resume: restart the cosine decay at this learning rate at the resumed step (a warm
     /// restart) instead of continuing from the rate reached; for a run that ended on its floor
     /// while still improving.
-    #[arg(long, value_name = "LR", requires = "resume")]
+    #[arg(long, value_name = "LR")]
     restart_lr: Option<f64>,
     /// Replace a model already in OUT (otherwise refused).
     #[arg(long)]
@@ -133,7 +133,13 @@ impl TrainingRun for TransitionRun<'_> {
 }
 
 pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
-    check_run_options(&args.out, args.checkpoint_every, args.resume, args.force)?;
+    check_run_options(
+        &args.out,
+        args.checkpoint_every,
+        args.resume,
+        args.force,
+        args.restart_lr,
+    )?;
     let (array, set) = read_training_set(&args.data, "sequences")?;
     let &[_, frames, _, _] = array.shape() else {
         anyhow::bail!(
