@@ -76,21 +76,12 @@ pub struct TrainArgs {
     /// Write a checkpoint every N steps (and always at the end).
     #[arg(long, default_value_t = 200)]
     checkpoint_every: usize,
-    /// Continue from OUT/checkpoint.
-    #[arg(long)]
-    resume: bool,
-    /// With --resume: restart the cosine decay at this learning rate at the resumed step (a warm
-    /// restart) instead of continuing from the rate reached; for a run that ended on its floor
-    /// while still improving.
-    #[arg(long, value_name = "LR")]
-    restart_lr: Option<f64>,
+    #[command(flatten)]
+    run: RunControl,
     /// Start from the weights of a trained model directory (fine-tuning): its architecture,
     /// schedule and intensity normalisation are kept; optimiser, EMA and step count start afresh.
     #[arg(long, value_name = "MODEL_DIR", conflicts_with_all = ["resume", "unet", "schedule"])]
     init_from: Option<PathBuf>,
-    /// Replace a model already in OUT (otherwise refused).
-    #[arg(long)]
-    force: bool,
 }
 
 #[derive(Serialize)]
@@ -125,16 +116,35 @@ pub(crate) fn read_training_set(
     Ok((array, set))
 }
 
+/// How every training command continues or replaces a run in OUT.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub(crate) struct RunControl {
+    /// Continue from OUT/checkpoint (only --steps and --restart-lr may change).
+    #[arg(long)]
+    pub resume: bool,
+    /// With --resume: restart the cosine decay at this learning rate at the resumed step (a warm
+    /// restart) instead of continuing from the rate reached; for a run that ended on its floor
+    /// while still improving.
+    #[arg(long, value_name = "LR")]
+    pub restart_lr: Option<f64>,
+    /// Replace a model already in OUT (otherwise refused).
+    #[arg(long)]
+    pub force: bool,
+}
+
 /// The checks every training command makes on its run options before any work: a positive
 /// --checkpoint-every, not both --resume and --force, an existing model in `out` only replaced with
 /// --force, a checkpoint to resume from with --resume, and --restart-lr only with --resume.
 pub(crate) fn check_run_options(
     out: &Path,
     checkpoint_every: usize,
-    resume: bool,
-    force: bool,
-    restart_lr: Option<f64>,
+    run: &RunControl,
 ) -> anyhow::Result<()> {
+    let RunControl {
+        resume,
+        force,
+        restart_lr,
+    } = *run;
     if checkpoint_every == 0 {
         anyhow::bail!("invalid --checkpoint-every: expected > 0, got 0");
     }
@@ -175,18 +185,12 @@ pub(crate) fn resumed_train_config(
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    check_run_options(
-        &args.out,
-        args.checkpoint_every,
-        args.resume,
-        args.force,
-        args.restart_lr,
-    )?;
+    check_run_options(&args.out, args.checkpoint_every, &args.run)?;
     let (array, set) = read_training_set(&args.data, "images")?;
     let [n, channels, size, _] = set.images.shape();
 
     let preset = args.preset.unwrap_or(Preset::Small);
-    let train_config = if args.resume {
+    let train_config = if args.run.resume {
         // A resumed run continues with the settings it was started with; only --steps may extend it.
         let fixed = [
             ("--preset", args.preset.is_some()),
@@ -204,7 +208,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 args.out.join("checkpoint/state.json").display()
             );
         }
-        resumed_train_config(&args.out, args.steps, args.restart_lr)?
+        resumed_train_config(&args.out, args.steps, args.run.restart_lr)?
     } else {
         let mut c = preset.train_config();
         if let Some(v) = args.batch_size {
@@ -230,7 +234,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let device = default_device();
     // Weight initialisation draws from the backend's RNG: seed it so the same --seed gives the same model.
     device.seed(train_config.seed);
-    let (model_config, trainer) = if args.resume {
+    let (model_config, trainer) = if args.run.resume {
         let config = model_dir::read_model_config(&args.out)?;
         if config.unet.in_channels != channels || config.unet.image_size != size {
             anyhow::bail!(
@@ -257,7 +261,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
         let net = model_dir::load_weights(&config, &init.join(model_dir::WEIGHTS_FILE), &device)?;
         let trainer = Trainer::new(train_config.clone(), &config, net, &device)?;
-        if args.force {
+        if args.run.force {
             model_dir::clear_model_dir(&args.out)?;
         }
         (config, trainer)
@@ -292,7 +296,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         config.validate()?;
         let net = config.unet.init(&device)?;
         let trainer = Trainer::new(train_config.clone(), &config, net, &device)?;
-        if args.force {
+        if args.run.force {
             model_dir::clear_model_dir(&args.out)?;
         }
         (config, trainer)
@@ -319,7 +323,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             data: &args.data,
             data_shape: array.shape(),
             data_dtype: array.dtype(),
-            preset: (!args.resume).then_some(preset),
+            preset: (!args.run.resume).then_some(preset),
             init_from: args.init_from.as_deref(),
             model: &model_config,
             train: trainer.config(),
@@ -338,7 +342,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         out: &args.out,
         config: &model_config,
     };
-    run_training_loop(&mut run, &args.out, args.resume, args.checkpoint_every)?;
+    run_training_loop(&mut run, &args.out, args.run.resume, args.checkpoint_every)?;
     Ok(())
 }
 

@@ -15,7 +15,8 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::train::{
-    check_run_options, read_training_set, resumed_train_config, run_training_loop, TrainingRun,
+    check_run_options, read_training_set, resumed_train_config, run_training_loop, RunControl,
+    TrainingRun,
 };
 
 /// Options of `cinediff train-aid`.
@@ -91,17 +92,8 @@ pub struct TrainAidArgs {
     /// Write a checkpoint every N steps (and always at the end).
     #[arg(long, default_value_t = 100)]
     checkpoint_every: usize,
-    /// Continue from OUT/checkpoint (only --steps and --restart-lr may change).
-    #[arg(long)]
-    resume: bool,
-    /// With --resume: restart the cosine decay at this learning rate at the resumed step (a warm
-    /// restart) instead of continuing from the rate reached; for a run that ended on its floor
-    /// while still improving.
-    #[arg(long, value_name = "LR")]
-    restart_lr: Option<f64>,
-    /// Replace a model already in OUT (otherwise refused).
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    run: RunControl,
 }
 
 #[derive(Serialize)]
@@ -164,13 +156,7 @@ fn aid_train_config(args: &TrainAidArgs) -> TrainConfig {
 }
 
 pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
-    check_run_options(
-        &args.out,
-        args.checkpoint_every,
-        args.resume,
-        args.force,
-        args.restart_lr,
-    )?;
+    check_run_options(&args.out, args.checkpoint_every, &args.run)?;
     let (array, set) = read_training_set(&args.data, "sequences")?;
     let &[_, frames, _, _] = array.shape() else {
         anyhow::bail!(
@@ -181,9 +167,9 @@ pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
     };
     let [_, channels, size, _] = set.images.shape();
     let device = default_device();
-    let (model_config, trainer) = if args.resume {
+    let (model_config, trainer) = if args.run.resume {
         let config = model_dir::read_aid_config(&args.out)?;
-        let train = resumed_train_config(&args.out, Some(args.steps), args.restart_lr)?;
+        let train = resumed_train_config(&args.out, Some(args.steps), args.run.restart_lr)?;
         device.seed(train.seed);
         let fresh = AidTrainer::new(train, &config, config.network.init(&device)?, &device)?;
         let trainer = model_dir::resume_aid_trainer(&args.out, &config, fresh, &device)?;
@@ -199,7 +185,7 @@ pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
         train.validate()?;
         device.seed(train.seed);
         let trainer = AidTrainer::new(train, &config, net, &device)?;
-        if args.force {
+        if args.run.force {
             model_dir::clear_model_dir(&args.out)?;
         }
         (config, trainer)
@@ -232,7 +218,7 @@ pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
             config.network.init_with(unet, &device)?
         };
         let trainer = AidTrainer::new(train, &config, net, &device)?;
-        if args.force {
+        if args.run.force {
             model_dir::clear_model_dir(&args.out)?;
         }
         (config, trainer)
@@ -290,5 +276,5 @@ pub fn run(args: TrainAidArgs) -> anyhow::Result<()> {
         out: &args.out,
         config: &model_config,
     };
-    run_training_loop(&mut run, &args.out, args.resume, args.checkpoint_every)
+    run_training_loop(&mut run, &args.out, args.run.resume, args.checkpoint_every)
 }

@@ -18,7 +18,8 @@ use serde::Serialize;
 
 use crate::simulate::{MaskArg, OperatorArg};
 use crate::train::{
-    check_run_options, read_training_set, resumed_train_config, run_training_loop, TrainingRun,
+    check_run_options, read_training_set, resumed_train_config, run_training_loop, RunControl,
+    TrainingRun,
 };
 
 /// Options of `cinediff train-aps`.
@@ -135,17 +136,8 @@ pub struct TrainApsArgs {
     /// Write a checkpoint every N steps (and always at the end).
     #[arg(long, default_value_t = 100)]
     checkpoint_every: usize,
-    /// Continue from OUT/checkpoint (only --steps and --restart-lr may change).
-    #[arg(long)]
-    resume: bool,
-    /// With --resume: restart the cosine decay at this learning rate at the resumed step (a warm
-    /// restart) instead of continuing from the rate reached; for a run that ended on its floor
-    /// while still improving.
-    #[arg(long, value_name = "LR")]
-    restart_lr: Option<f64>,
-    /// Replace a model already in OUT (otherwise refused).
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    run: RunControl,
 }
 
 /// `--prior-gradient`.
@@ -199,13 +191,7 @@ impl TrainingRun for ApsRun<'_> {
 }
 
 pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
-    check_run_options(
-        &args.out,
-        args.checkpoint_every,
-        args.resume,
-        args.force,
-        args.restart_lr,
-    )?;
+    check_run_options(&args.out, args.checkpoint_every, &args.run)?;
     let device = default_device();
     let prior = model_dir::load_denoiser(&args.prior, &device)
         .with_context(|| format!("loading the prior {}", args.prior.display()))?;
@@ -223,7 +209,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             unet.image_size
         );
     }
-    let (model_config, trainer) = if args.resume {
+    let (model_config, trainer) = if args.run.resume {
         let config = model_dir::read_aps_config(&args.out)?;
         if [config.flow.in_channels, config.flow.image_size] != [channels, size] {
             anyhow::bail!(
@@ -234,7 +220,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
                 config.flow.image_size
             );
         }
-        let train = resumed_train_config(&args.out, Some(args.steps), args.restart_lr)?;
+        let train = resumed_train_config(&args.out, Some(args.steps), args.run.restart_lr)?;
         device.seed(train.seed);
         let fresh = ApsTrainer::new(
             train,
@@ -317,7 +303,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             flow,
             &device,
         )?;
-        if args.force {
+        if args.run.force {
             model_dir::clear_model_dir(&args.out)?;
         }
         (config, trainer)
@@ -361,5 +347,5 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
         out: &args.out,
         config: &model_config,
     };
-    run_training_loop(&mut run, &args.out, args.resume, args.checkpoint_every)
+    run_training_loop(&mut run, &args.out, args.run.resume, args.checkpoint_every)
 }

@@ -16,7 +16,8 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::train::{
-    check_run_options, read_training_set, resumed_train_config, run_training_loop, TrainingRun,
+    check_run_options, read_training_set, resumed_train_config, run_training_loop, RunControl,
+    TrainingRun,
 };
 
 /// Options of `cinediff train-transition`.
@@ -85,17 +86,8 @@ pub struct TrainTransitionArgs {
     /// Write a checkpoint every N steps (and always at the end).
     #[arg(long, default_value_t = 200)]
     checkpoint_every: usize,
-    /// Continue from OUT/checkpoint (only --steps and --restart-lr may change).
-    #[arg(long)]
-    resume: bool,
-    /// With --resume: restart the cosine decay at this learning rate at the resumed step (a warm
-    /// restart) instead of continuing from the rate reached; for a run that ended on its floor
-    /// while still improving.
-    #[arg(long, value_name = "LR")]
-    restart_lr: Option<f64>,
-    /// Replace a model already in OUT (otherwise refused).
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    run: RunControl,
 }
 
 #[derive(Serialize)]
@@ -133,13 +125,7 @@ impl TrainingRun for TransitionRun<'_> {
 }
 
 pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
-    check_run_options(
-        &args.out,
-        args.checkpoint_every,
-        args.resume,
-        args.force,
-        args.restart_lr,
-    )?;
+    check_run_options(&args.out, args.checkpoint_every, &args.run)?;
     let (array, set) = read_training_set(&args.data, "sequences")?;
     let &[_, frames, _, _] = array.shape() else {
         anyhow::bail!(
@@ -151,7 +137,7 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
     let [_, channels, size, _] = set.images.shape();
 
     let device = default_device();
-    let (model_config, trainer) = if args.resume {
+    let (model_config, trainer) = if args.run.resume {
         let config = model_dir::read_transition_config(&args.out)?;
         let net = &config.network;
         if net.in_channels != channels || net.height != size || net.width != size {
@@ -163,7 +149,7 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
                 net.width
             );
         }
-        let train = resumed_train_config(&args.out, Some(args.steps), args.restart_lr)?;
+        let train = resumed_train_config(&args.out, Some(args.steps), args.run.restart_lr)?;
         device.seed(train.seed);
         let fresh = TransitionTrainer::new(train, &config, net.init(&device)?, &device)?;
         let trainer = model_dir::resume_transition_trainer(&args.out, &config, fresh, &device)?;
@@ -212,7 +198,7 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
         device.seed(train.seed);
         let net = config.network.init(&device)?;
         let trainer = TransitionTrainer::new(train, &config, net, &device)?;
-        if args.force {
+        if args.run.force {
             model_dir::clear_model_dir(&args.out)?;
         }
         (config, trainer)
@@ -256,5 +242,5 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
         out: &args.out,
         config: &model_config,
     };
-    run_training_loop(&mut run, &args.out, args.resume, args.checkpoint_every)
+    run_training_loop(&mut run, &args.out, args.run.resume, args.checkpoint_every)
 }
