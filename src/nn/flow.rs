@@ -906,17 +906,22 @@ mod tests {
         let flow = perturbed_flow_with_mean_net(&device);
         let z = random([3, 2, 8, 8], 5, &device);
         let cond = random([1, 3, 8, 8], 6, &device);
-        let (a, la) = flow.forward(z.clone(), cond.clone().expand([3, 3, 8, 8]));
-        let (b, lb) = flow.forward_conditioned(z, &flow.condition(cond));
-        let (a, b) = (tensor_to_vec(a).unwrap(), tensor_to_vec(b).unwrap());
-        let d = a
+        let full = flow.forward(z.clone(), cond.clone().expand([3, 3, 8, 8]));
+        let shared = flow.forward_conditioned(z, &flow.condition(cond));
+        assert_same_draws(full, shared, 3);
+    }
+
+    /// Two (draws, log-dets) of `n` images agree: draws to 1e-5, log-determinants to 1e-3.
+    fn assert_same_draws(a: (Tensor<4>, Tensor<1>), b: (Tensor<4>, Tensor<1>), n: usize) {
+        let (xa, xb) = (tensor_to_vec(a.0).unwrap(), tensor_to_vec(b.0).unwrap());
+        let d = xa
             .iter()
-            .zip(&b)
+            .zip(&xb)
             .map(|(p, q)| (p - q).abs())
             .fold(0.0, f32::max);
         assert!(d < 1e-5, "draws differ by {d}");
-        let (la, lb) = (tensor_to_vec(la).unwrap(), tensor_to_vec(lb).unwrap());
-        assert_eq!(la.len(), 3);
+        let (la, lb) = (tensor_to_vec(a.1).unwrap(), tensor_to_vec(b.1).unwrap());
+        assert_eq!((la.len(), lb.len()), (n, n));
         for (p, q) in la.iter().zip(&lb) {
             assert!((p - q).abs() < 1e-3, "log-det {p} vs {q}");
         }
@@ -936,22 +941,9 @@ mod tests {
             ],
             0,
         );
-        let (a, la) = flow.forward(z.clone(), full);
-        let (b, lb) = flow.forward_conditioned(z, &flow.condition(distinct).repeat_each(2));
-        let (a, b) = (tensor_to_vec(a).unwrap(), tensor_to_vec(b).unwrap());
-        let d = a
-            .iter()
-            .zip(&b)
-            .map(|(p, q)| (p - q).abs())
-            .fold(0.0, f32::max);
-        assert!(d < 1e-5, "draws differ by {d}");
-        for (p, q) in tensor_to_vec(la)
-            .unwrap()
-            .iter()
-            .zip(&tensor_to_vec(lb).unwrap())
-        {
-            assert!((p - q).abs() < 1e-3, "log-det {p} vs {q}");
-        }
+        let given = flow.forward(z.clone(), full);
+        let repeated = flow.forward_conditioned(z, &flow.condition(distinct).repeat_each(2));
+        assert_same_draws(given, repeated, 4);
     }
 
     #[test]
