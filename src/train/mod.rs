@@ -105,14 +105,14 @@ impl TrainConfig {
         if self.batch_size == 0 || self.batch_size > 4096 {
             return Err(Error::invalid("batch size", "1..=4096", self.batch_size));
         }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 1.0)
-        {
-            return Err(Error::invalid(
-                "learning rate",
-                "0 < lr < 1",
-                self.learning_rate,
-            ));
-        }
+        let check_rate = |what: &str, lr: f64| {
+            if lr.is_finite() && lr > 0.0 && lr < 1.0 {
+                Ok(())
+            } else {
+                Err(Error::invalid(what, "0 < lr < 1", lr))
+            }
+        };
+        check_rate("learning rate", self.learning_rate)?;
         if !(0.0..=1.0).contains(&self.min_lr_ratio) {
             return Err(Error::invalid("min_lr_ratio", "0..=1", self.min_lr_ratio));
         }
@@ -126,13 +126,7 @@ impl TrainConfig {
             return Err(Error::invalid("weight decay", "≥ 0", self.weight_decay));
         }
         for r in &self.lr_restarts {
-            if !(r.learning_rate.is_finite() && r.learning_rate > 0.0 && r.learning_rate < 1.0) {
-                return Err(Error::invalid(
-                    "restart learning rate",
-                    "0 < lr < 1",
-                    r.learning_rate,
-                ));
-            }
+            check_rate("restart learning rate", r.learning_rate)?;
             if r.step >= self.steps {
                 return Err(Error::invalid(
                     "steps after a learning-rate restart",
@@ -156,19 +150,14 @@ impl TrainConfig {
     /// 2017): a run that ended on its floor while still improving continues at a useful rate.
     pub fn extended_from(&self, steps: usize, at_step: usize, warm_restart: Option<f64>) -> Self {
         let mut out = self.clone();
-        if let Some(rate) = warm_restart {
+        let restart_rate = warm_restart.or_else(|| {
+            (steps != self.steps && at_step >= self.warmup_steps)
+                .then(|| self.learning_rate_at(at_step))
+        });
+        if let Some(learning_rate) = restart_rate {
             out.lr_restarts.push(LrRestart {
                 step: at_step,
-                learning_rate: rate,
-                previous_steps: self.steps,
-            });
-            out.steps = steps;
-            return out;
-        }
-        if steps != self.steps && at_step >= self.warmup_steps {
-            out.lr_restarts.push(LrRestart {
-                step: at_step,
-                learning_rate: self.learning_rate_at(at_step),
+                learning_rate,
                 previous_steps: self.steps,
             });
         }
