@@ -73,3 +73,61 @@ fn clipped_vjp_matches_finite_differences() {
         );
     }
 }
+
+/// Counts the inner network's forward passes (ε̂ alone and inside a VJP).
+struct Counting<'a> {
+    inner: &'a GaussianDenoiser,
+    forwards: std::cell::Cell<usize>,
+}
+
+impl Denoiser for Counting<'_> {
+    fn image_shape(&self) -> Option<[usize; 3]> {
+        self.inner.image_shape()
+    }
+    fn predict_noise(&self, x_t: &ImageBatch, t: usize) -> cinediff::Result<ImageBatch> {
+        self.forwards.set(self.forwards.get() + 1);
+        self.inner.predict_noise(x_t, t)
+    }
+    fn predict_noise_vjp(
+        &self,
+        x_t: &ImageBatch,
+        t: usize,
+        v: &ImageBatch,
+    ) -> cinediff::Result<(ImageBatch, ImageBatch)> {
+        self.forwards.set(self.forwards.get() + 1);
+        self.inner.predict_noise_vjp(x_t, t, v)
+    }
+}
+
+#[test]
+fn clipped_vjp_after_the_same_forward_reuses_it_and_gives_the_same_bits() {
+    let (schedule, den) = oracle();
+    let x = ImageBatch::new([2, 1, 4, 4], standard_normal(&mut seeded(4), 32)).unwrap();
+    let v = ImageBatch::new([2, 1, 4, 4], standard_normal(&mut seeded(5), 32)).unwrap();
+    let t = 600;
+    // Reference: a VJP with no forward before it (the clip mask from its own inner forward).
+    let fresh = Counting { inner: &den, forwards: 0.into() };
+    let reference = ClippedDenoiser::new(&fresh, &schedule, 1.0).unwrap().predict_noise_vjp(&x, t, &v).unwrap();
+    assert_eq!(fresh.forwards.get(), 2, "mask forward + VJP");
+
+    // DPS's order: ε̂ at x_t, then the VJP at the same x_t.
+    let counted = Counting { inner: &den, forwards: 0.into() };
+    let clipped = ClippedDenoiser::new(&counted, &schedule, 1.0).unwrap();
+    let eps = clipped.predict_noise(&x, t).unwrap();
+    let (eps_vjp, vjp) = clipped.predict_noise_vjp(&x, t, &v).unwrap();
+    assert_eq!(counted.forwards.get(), 2, "the VJP should reuse the forward pass at the same x_t");
+    assert_eq!(eps_vjp, eps);
+    assert_eq!((eps_vjp, vjp), reference);
+
+    // Another timestep or another input is a fresh forward pass.
+    clipped.predict_noise_vjp(&x, t + 1, &v).unwrap();
+    assert_eq!(counted.forwards.get(), 4);
+    let mut moved = x.data().to_vec();
+    moved[0] += 1e-3;
+    let moved = ImageBatch::new(x.shape(), moved).unwrap();
+    let (_, vjp_moved) = clipped.predict_noise_vjp(&moved, t, &v).unwrap();
+    assert_eq!(counted.forwards.get(), 6);
+    let fresh2 = Counting { inner: &den, forwards: 0.into() };
+    let (_, reference_moved) = ClippedDenoiser::new(&fresh2, &schedule, 1.0).unwrap().predict_noise_vjp(&moved, t, &v).unwrap();
+    assert_eq!(vjp_moved, reference_moved);
+}
