@@ -376,6 +376,43 @@ fn train_aps_resumes_and_reconstructs() {
     assert_eq!(config["kind"], "aps");
     assert_eq!(config["family"]["operator"], "mri");
 
+    // --init-from continues a model without its checkpoint: the flow's architecture is the
+    // source's (the --initial-std 0.5 given here is ignored), the
+    // optimizer and schedule are fresh.
+    let tuned = dir.join("tuned");
+    let source = straight.to_str().unwrap();
+    train_aps(&data, &prior, &tuned, "2", &["--init-from", source, "--initial-std", "0.5"]);
+    assert_eq!(
+        json(&tuned.join("config.json"))["flow"],
+        json(&straight.join("config.json"))["flow"]
+    );
+    let resolved = json(&tuned.join("train_config.json"));
+    assert_eq!(resolved["init_from"], straight.to_str().unwrap());
+    assert_eq!(resolved["train"]["steps"], 2);
+    let log = String::from_utf8(bytes(&tuned.join("train_log.csv"))).unwrap();
+    assert_eq!(log.lines().count(), 1 + 2, "{log}");
+    assert_ne!(
+        bytes(&tuned.join("model.safetensors")),
+        bytes(&straight.join("model.safetensors")),
+        "two further steps left the flow unchanged"
+    );
+    // It starts a run; continuing one is --resume's.
+    fails(
+        args![
+            "train-aps",
+            "--prior",
+            prior,
+            "--data",
+            data,
+            "--out",
+            tuned,
+            "--init-from",
+            straight,
+            "--resume"
+        ],
+        &["--init-from", "--resume"],
+    );
+
     // An existing model is refused without --resume / --force.
     fails(
         args![

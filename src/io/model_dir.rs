@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::aps::{ApsModelConfig, ApsSampler};
 use crate::error::{Error, Result};
 use crate::nn::aid::{AidModelConfig, AidNet, AID_KIND};
+use crate::nn::flow::ConditionalFlow;
 use crate::nn::transition::{TransitionModelConfig, TransitionPredictor};
 use crate::nn::unet::UNet;
 use crate::nn::unet_denoiser::{DiffusionModelConfig, UNetDenoiser};
@@ -399,10 +400,16 @@ pub fn read_aps_config(dir: &Path) -> Result<ApsModelConfig> {
     read_config(dir, ApsModelConfig::validate)
 }
 
-/// Loads an APS model directory as a ready-to-use sampler on `device`.
-pub fn load_aps(dir: &Path, device: &Device) -> Result<ApsSampler> {
+/// Loads an APS model directory's config and flow (EMA weights) on `device`.
+pub fn load_aps_flow(dir: &Path, device: &Device) -> Result<(ApsModelConfig, ConditionalFlow)> {
     let config = read_aps_config(dir)?;
     let flow = load_weights_into(config.flow.init(device)?, &dir.join(WEIGHTS_FILE))?;
+    Ok((config, flow))
+}
+
+/// Loads an APS model directory as a ready-to-use sampler on `device`.
+pub fn load_aps(dir: &Path, device: &Device) -> Result<ApsSampler> {
+    let (config, flow) = load_aps_flow(dir, device)?;
     ApsSampler::new(config, flow, device)
 }
 

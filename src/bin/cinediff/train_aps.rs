@@ -111,6 +111,11 @@ pub struct TrainApsArgs {
     /// batch's measurements are distinct; --batch-size must be even). `false` to turn off.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, help_heading = "Prior term")]
     antithetic_latents: bool,
+    /// Start from the weights of an APS model (its flow architecture, operator family and prior
+    /// term are kept; the options above are ignored) with a fresh optimizer and learning-rate
+    /// schedule: continues a model whose checkpoint is gone, or fine-tunes a shipped one.
+    #[arg(long, value_name = "APS_MODEL_DIR")]
+    init_from: Option<PathBuf>,
     /// Optimizer steps in all.
     #[arg(long, default_value_t = 2000)]
     steps: usize,
@@ -162,6 +167,9 @@ struct Resolved<'a> {
     version: &'static str,
     data: &'a Path,
     data_shape: &'a [usize],
+    /// The APS model this run started from (`--init-from`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init_from: Option<&'a Path>,
     model: &'a ApsModelConfig,
     train: &'a TrainConfig,
     parameters: usize,
@@ -190,8 +198,30 @@ impl TrainingRun for ApsRun<'_> {
     }
 }
 
+/// A fresh run's optimisation settings from the command line.
+fn aps_train_config(args: &TrainApsArgs) -> TrainConfig {
+    TrainConfig {
+        steps: args.steps,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        warmup_steps: (args.steps / 20).min(100),
+        min_lr_ratio: 0.1,
+        weight_decay: 0.0,
+        grad_clip_norm: args.grad_clip,
+        ema_decay: args.ema_decay,
+        flips: args.flips,
+        seed: args.seed,
+        lr_restarts: Vec::new(),
+    }
+}
+
 pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
     check_run_options(&args.out, args.checkpoint_every, &args.run)?;
+    if args.init_from.is_some() && args.run.resume {
+        anyhow::bail!(
+            "--init-from starts a new run from a trained flow; --resume continues the run in --out: give one of them"
+        );
+    }
     let device = default_device();
     let prior = model_dir::load_denoiser(&args.prior, &device)
         .with_context(|| format!("loading the prior {}", args.prior.display()))?;
@@ -230,6 +260,37 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             &device,
         )?;
         let trainer = model_dir::resume_aps_trainer(&args.out, &config, fresh, &device)?;
+        (config, trainer)
+    } else if let Some(init) = &args.init_from {
+        let (config, flow) = model_dir::load_aps_flow(init, &device)
+            .with_context(|| format!("loading the APS model {}", init.display()))?;
+        if [config.flow.in_channels, config.flow.image_size] != [channels, size]
+            || config.normalization != prior_config.normalization
+        {
+            anyhow::bail!(
+                "--init-from: the model in {} takes {} channel(s) of {}×{} normalised by {:?}; the data has {channels} of {size}×{size} and the prior {} normalises by {:?}",
+                init.display(),
+                config.flow.in_channels,
+                config.flow.image_size,
+                config.flow.image_size,
+                config.normalization,
+                args.prior.display(),
+                prior_config.normalization
+            );
+        }
+        let train = aps_train_config(&args);
+        train.validate()?;
+        device.seed(train.seed);
+        let trainer = ApsTrainer::new(
+            train,
+            &config,
+            prior_config.noise_schedule()?,
+            flow,
+            &device,
+        )?;
+        if args.run.force {
+            model_dir::clear_model_dir(&args.out)?;
+        }
         (config, trainer)
     } else {
         let config = ApsModelConfig {
@@ -280,19 +341,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             antithetic_latents: args.antithetic_latents,
         };
         config.validate()?;
-        let train = TrainConfig {
-            steps: args.steps,
-            batch_size: args.batch_size,
-            learning_rate: args.lr,
-            warmup_steps: (args.steps / 20).min(100),
-            min_lr_ratio: 0.1,
-            weight_decay: 0.0,
-            grad_clip_norm: args.grad_clip,
-            ema_decay: args.ema_decay,
-            flips: args.flips,
-            seed: args.seed,
-            lr_restarts: Vec::new(),
-        };
+        let train = aps_train_config(&args);
         train.validate()?;
         device.seed(train.seed);
         let flow = config.flow.init(&device)?;
@@ -321,6 +370,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             version: env!("CARGO_PKG_VERSION"),
             data: &args.data,
             data_shape: array.shape(),
+            init_from: args.init_from.as_deref(),
             model: &model_config,
             train: trainer.config(),
             parameters,
