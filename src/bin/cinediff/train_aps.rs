@@ -9,7 +9,8 @@ use cinediff::aps::{
 };
 use cinediff::io::model_dir::{self, write_json};
 use cinediff::nn::device::default_device;
-use cinediff::nn::flow::FlowConfig;
+use cinediff::nn::flow::{ConditionalFlow, FlowConfig};
+use cinediff::nn::unet_denoiser::DiffusionModelConfig;
 use cinediff::nn::UNetDenoiser;
 use cinediff::train::aps::ApsTrainer;
 use cinediff::train::{Flips, StepReport, TrainConfig};
@@ -215,6 +216,29 @@ fn aps_train_config(args: &TrainApsArgs) -> TrainConfig {
     }
 }
 
+/// A new run's trainer (not a resumed one): the command line's optimisation settings, on `flow`
+/// (`--init-from`'s) or on fresh weights drawn after seeding; `--force` clears `--out` first.
+fn start_trainer(
+    args: &TrainApsArgs,
+    config: &ApsModelConfig,
+    flow: Option<ConditionalFlow>,
+    prior_config: &DiffusionModelConfig,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<ApsTrainer> {
+    let train = aps_train_config(args);
+    train.validate()?;
+    device.seed(train.seed);
+    let flow = match flow {
+        Some(flow) => flow,
+        None => config.flow.init(device)?,
+    };
+    let trainer = ApsTrainer::new(train, config, prior_config.noise_schedule()?, flow, device)?;
+    if args.run.force {
+        model_dir::clear_model_dir(&args.out)?;
+    }
+    Ok(trainer)
+}
+
 pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
     check_run_options(&args.out, args.checkpoint_every, &args.run)?;
     if args.init_from.is_some() && args.run.resume {
@@ -278,19 +302,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
                 prior_config.normalization
             );
         }
-        let train = aps_train_config(&args);
-        train.validate()?;
-        device.seed(train.seed);
-        let trainer = ApsTrainer::new(
-            train,
-            &config,
-            prior_config.noise_schedule()?,
-            flow,
-            &device,
-        )?;
-        if args.run.force {
-            model_dir::clear_model_dir(&args.out)?;
-        }
+        let trainer = start_trainer(&args, &config, Some(flow), &prior_config, &device)?;
         (config, trainer)
     } else {
         let config = ApsModelConfig {
@@ -341,20 +353,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             antithetic_latents: args.antithetic_latents,
         };
         config.validate()?;
-        let train = aps_train_config(&args);
-        train.validate()?;
-        device.seed(train.seed);
-        let flow = config.flow.init(&device)?;
-        let trainer = ApsTrainer::new(
-            train,
-            &config,
-            prior_config.noise_schedule()?,
-            flow,
-            &device,
-        )?;
-        if args.run.force {
-            model_dir::clear_model_dir(&args.out)?;
-        }
+        let trainer = start_trainer(&args, &config, None, &prior_config, &device)?;
         (config, trainer)
     };
     std::fs::create_dir_all(&args.out)
