@@ -76,12 +76,8 @@ fn benches(c: &mut Criterion) {
         },
     };
     let schedule = config.noise_schedule().expect("schedule");
-    let denoiser = UNetDenoiser::new(
-        config.clone(),
-        unet.init(&device).expect("U-Net"),
-        &device,
-    )
-    .expect("denoiser");
+    let denoiser = UNetDenoiser::new(config.clone(), unet.init(&device).expect("U-Net"), &device)
+        .expect("denoiser");
     let clipped = ClippedDenoiser::new(&denoiser, &schedule, 1.0).expect("clip");
     let measurements = measurements(config.normalization);
     let x = random_batch(FRAMES, 1);
@@ -123,7 +119,12 @@ fn benches(c: &mut Criterion) {
                 let mut rngs: Vec<_> = (0..FRAMES as u64).map(|k| substream(3, k)).collect();
                 black_box(
                     sampler
-                        .sample_frames(&problem, Start::Noise { x: x.clone() }, &mut rngs, &mut |_| {})
+                        .sample_frames(
+                            &problem,
+                            Start::Noise { x: x.clone() },
+                            &mut rngs,
+                            &mut |_| {},
+                        )
                         .expect("step"),
                 )
             })

@@ -381,7 +381,13 @@ fn train_aps_resumes_and_reconstructs() {
     // optimizer and schedule are fresh.
     let tuned = dir.join("tuned");
     let source = straight.to_str().unwrap();
-    train_aps(&data, &prior, &tuned, "2", &["--init-from", source, "--initial-std", "0.5"]);
+    train_aps(
+        &data,
+        &prior,
+        &tuned,
+        "2",
+        &["--init-from", source, "--initial-std", "0.5"],
+    );
     assert_eq!(
         json(&tuned.join("config.json"))["flow"],
         json(&straight.join("config.json"))["flow"]

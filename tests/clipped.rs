@@ -106,16 +106,29 @@ fn clipped_vjp_after_the_same_forward_reuses_it_and_gives_the_same_bits() {
     let v = ImageBatch::new([2, 1, 4, 4], standard_normal(&mut seeded(5), 32)).unwrap();
     let t = 600;
     // Reference: a VJP with no forward before it (the clip mask from its own inner forward).
-    let fresh = Counting { inner: &den, forwards: 0.into() };
-    let reference = ClippedDenoiser::new(&fresh, &schedule, 1.0).unwrap().predict_noise_vjp(&x, t, &v).unwrap();
+    let fresh = Counting {
+        inner: &den,
+        forwards: 0.into(),
+    };
+    let reference = ClippedDenoiser::new(&fresh, &schedule, 1.0)
+        .unwrap()
+        .predict_noise_vjp(&x, t, &v)
+        .unwrap();
     assert_eq!(fresh.forwards.get(), 2, "mask forward + VJP");
 
     // DPS's order: ε̂ at x_t, then the VJP at the same x_t.
-    let counted = Counting { inner: &den, forwards: 0.into() };
+    let counted = Counting {
+        inner: &den,
+        forwards: 0.into(),
+    };
     let clipped = ClippedDenoiser::new(&counted, &schedule, 1.0).unwrap();
     let eps = clipped.predict_noise(&x, t).unwrap();
     let (eps_vjp, vjp) = clipped.predict_noise_vjp(&x, t, &v).unwrap();
-    assert_eq!(counted.forwards.get(), 2, "the VJP should reuse the forward pass at the same x_t");
+    assert_eq!(
+        counted.forwards.get(),
+        2,
+        "the VJP should reuse the forward pass at the same x_t"
+    );
     assert_eq!(eps_vjp, eps);
     assert_eq!((eps_vjp, vjp), reference);
 
@@ -127,7 +140,13 @@ fn clipped_vjp_after_the_same_forward_reuses_it_and_gives_the_same_bits() {
     let moved = ImageBatch::new(x.shape(), moved).unwrap();
     let (_, vjp_moved) = clipped.predict_noise_vjp(&moved, t, &v).unwrap();
     assert_eq!(counted.forwards.get(), 6);
-    let fresh2 = Counting { inner: &den, forwards: 0.into() };
-    let (_, reference_moved) = ClippedDenoiser::new(&fresh2, &schedule, 1.0).unwrap().predict_noise_vjp(&moved, t, &v).unwrap();
+    let fresh2 = Counting {
+        inner: &den,
+        forwards: 0.into(),
+    };
+    let (_, reference_moved) = ClippedDenoiser::new(&fresh2, &schedule, 1.0)
+        .unwrap()
+        .predict_noise_vjp(&moved, t, &v)
+        .unwrap();
     assert_eq!(vjp_moved, reference_moved);
 }
