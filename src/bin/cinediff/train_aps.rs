@@ -239,6 +239,26 @@ fn start_trainer(
     Ok(trainer)
 }
 
+/// Fails unless the APS model in `dir` (given by `option`) takes the data's `channels` × `size`².
+fn check_flow_fits_data(
+    option: &str,
+    dir: &Path,
+    config: &ApsModelConfig,
+    channels: usize,
+    size: usize,
+) -> anyhow::Result<()> {
+    if [config.flow.in_channels, config.flow.image_size] != [channels, size] {
+        anyhow::bail!(
+            "{option}: the model in {} expects {} channel(s) of {}×{}, the data has {channels} of {size}×{size}",
+            dir.display(),
+            config.flow.in_channels,
+            config.flow.image_size,
+            config.flow.image_size
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
     check_run_options(&args.out, args.checkpoint_every, &args.run)?;
     if args.init_from.is_some() && args.run.resume {
@@ -265,15 +285,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
     }
     let (model_config, trainer) = if args.run.resume {
         let config = model_dir::read_aps_config(&args.out)?;
-        if [config.flow.in_channels, config.flow.image_size] != [channels, size] {
-            anyhow::bail!(
-                "--resume: the model in {} expects {} channel(s) of {}×{}, the data has {channels} of {size}×{size}",
-                args.out.display(),
-                config.flow.in_channels,
-                config.flow.image_size,
-                config.flow.image_size
-            );
-        }
+        check_flow_fits_data("--resume", &args.out, &config, channels, size)?;
         let train = resumed_train_config(&args.out, Some(args.steps), args.run.restart_lr)?;
         device.seed(train.seed);
         let fresh = ApsTrainer::new(
@@ -288,15 +300,11 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
     } else if let Some(init) = &args.init_from {
         let (config, flow) = model_dir::load_aps_flow(init, &device)
             .with_context(|| format!("loading the APS model {}", init.display()))?;
-        if [config.flow.in_channels, config.flow.image_size] != [channels, size]
-            || config.normalization != prior_config.normalization
-        {
+        check_flow_fits_data("--init-from", init, &config, channels, size)?;
+        if config.normalization != prior_config.normalization {
             anyhow::bail!(
-                "--init-from: the model in {} takes {} channel(s) of {}×{} normalised by {:?}; the data has {channels} of {size}×{size} and the prior {} normalises by {:?}",
+                "--init-from: the model in {} normalises by {:?}, the prior {} by {:?}",
                 init.display(),
-                config.flow.in_channels,
-                config.flow.image_size,
-                config.flow.image_size,
                 config.normalization,
                 args.prior.display(),
                 prior_config.normalization
