@@ -17,7 +17,8 @@ mod common;
 use common::*;
 
 use cinediff::aps::{
-    ApsModelConfig, ApsSampler, MeasurementFamily, PriorBound, PriorGradient, APS_KIND,
+    ApsModelConfig, ApsSampler, MeasurementFamily, PriorBound, PriorGradient, ProblemSymmetry,
+    APS_KIND,
 };
 use cinediff::bundle::{simulate, MaskPattern, OperatorKind, Truth};
 use cinediff::data::Normalization;
@@ -72,6 +73,7 @@ fn model_config(gradient: PriorGradient) -> ApsModelConfig {
         },
         prior: "Gaussian N(0, 1) oracle".into(),
         antithetic_latents: false,
+        sampling_symmetries: Default::default(),
     }
 }
 
@@ -152,12 +154,29 @@ fn closed_form_check(gradient: PriorGradient) {
         99,
     )
     .unwrap();
-    let mask = bundle.mask().unwrap().frame_pixels(0, SIZE).unwrap();
-    let y = bundle.frame_y(0);
     let config_norm = config.normalization;
     let sampler = ApsSampler::new(config, trainer.ema().clone(), &device).unwrap();
+    check_moments(&sampler, &bundle, config_norm, "plain draws");
+    // The problem is mirror-symmetric (i.i.d. prior, the mirror of a random pixel mask is one),
+    // so the mixture of the flow and its mirror image has the same moments.
+    let mirrored = sampler
+        .with_symmetries(ProblemSymmetry::orbit(true, 1).unwrap())
+        .unwrap();
+    check_moments(&mirrored, &bundle, config_norm, "mirrored draws");
+}
+
+/// The moments of 4000 draws of `sampler` on the inpainting `bundle` against the closed form.
+fn check_moments(
+    sampler: &ApsSampler,
+    bundle: &cinediff::bundle::Bundle,
+    norm: Normalization,
+    what: &str,
+) {
+    let plane = SIZE * SIZE;
+    let mask = bundle.mask().unwrap().frame_pixels(0, SIZE).unwrap();
+    let y = bundle.frame_y(0);
     let est = sampler
-        .estimate(&bundle, config_norm, 4000, 0, 5, &mut |_, _| {})
+        .estimate(bundle, norm, 4000, 0, 5, &mut |_, _| {})
         .unwrap();
     let std = est.std.unwrap();
     let (mut worst_mean, mut worst_std) = (0.0f64, 0.0f64);
@@ -169,18 +188,21 @@ fn closed_form_check(gradient: PriorGradient) {
         };
         let (m, s) = (est.mean[p].re as f64, std[p] as f64);
         eprintln!(
-            "pixel {p:2} measured {}: mean {m:+.3} (exact {m_true:+.3}), std {s:.3} (exact {s_true:.3})",
+            "{what}: pixel {p:2} measured {}: mean {m:+.3} (exact {m_true:+.3}), std {s:.3} (exact {s_true:.3})",
             mask.data()[p]
         );
         worst_mean = worst_mean.max((m - m_true).abs());
         worst_std = worst_std.max((s / s_true - 1.0).abs());
     }
-    eprintln!("worst mean error {worst_mean:.4}, worst relative std error {worst_std:.4}");
+    eprintln!("{what}: worst mean error {worst_mean:.4}, worst relative std error {worst_std:.4}");
     // Tolerances: 0.1 absolute on the mean (a tenth of the prior's std), 15 % on the std.
-    assert!(worst_mean < 0.1, "largest mean error {worst_mean:.3}");
+    assert!(
+        worst_mean < 0.1,
+        "{what}: largest mean error {worst_mean:.3}"
+    );
     assert!(
         worst_std < 0.15,
-        "largest relative std error {worst_std:.3}"
+        "{what}: largest relative std error {worst_std:.3}"
     );
 }
 
@@ -662,4 +684,84 @@ fn npy_shape(path: &std::path::Path) -> Vec<usize> {
         .filter(|s| !s.trim().is_empty())
         .map(|s| s.trim().parse().unwrap())
         .collect()
+}
+
+/// The transformed conditioning is the conditioning of the transformed problem, built
+/// independently: the image g x = e^{iφ} P x (columns reversed) measured through the k-space
+/// columns that P maps the original ones to, for even and odd widths; an image-domain pattern
+/// (inpainting) mirrors like the image; and g⁻¹ undoes g on a draw.
+#[test]
+fn symmetry_conditioning_is_the_conditioning_of_the_transformed_measurement() {
+    use cinediff::physics::masks::Mask;
+    use cinediff::physics::mri::CartesianMri;
+    use cinediff::physics::operator::LinearOperator;
+    use rand::Rng;
+    for [h, w] in [[6usize, 8usize], [5, 7]] {
+        let mut rng = substream(31, w as u64);
+        let x: Vec<Complex32> = (0..h * w)
+            .map(|_| Complex32::new(rng.random::<f32>() - 0.5, rng.random::<f32>() - 0.5))
+            .collect();
+        let lines: Vec<bool> = (0..w).map(|_| rng.random_bool(0.5)).collect();
+        let cond_of = |x: &[Complex32], lines: &[bool]| {
+            let mask: Vec<bool> = (0..h).flat_map(|_| lines.iter().copied()).collect();
+            let op = CartesianMri::new(Mask::new([h, w], mask.clone()).unwrap()).unwrap();
+            let aty = op.adjoint(&op.forward(x).unwrap()).unwrap();
+            let mut c: Vec<f32> = aty.iter().map(|v| v.re).collect();
+            c.extend(aty.iter().map(|v| v.im));
+            c.extend(mask.iter().map(|&m| if m { 1.0 } else { 0.0 }));
+            c
+        };
+        let g = ProblemSymmetry {
+            mirror: true,
+            phase: 0.7,
+        };
+        let rotation = Complex32::from_polar(1.0, 0.7);
+        let gx: Vec<Complex32> = x
+            .chunks_exact(w)
+            .flat_map(|r| r.iter().rev().map(|v| v * rotation))
+            .collect();
+        // Column j of the centred grid holds frequency j − ⌊W/2⌋; P negates it.
+        let mirrored_lines: Vec<bool> = (0..w).map(|j| lines[(2 * (w / 2) + w - j) % w]).collect();
+        let expected = cond_of(&gx, &mirrored_lines);
+        let original = cond_of(&x, &lines);
+        let got = g
+            .conditioning(&original, 2, [h, w], OperatorKind::Mri)
+            .unwrap();
+        let max_diff = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0f32, f32::max)
+        };
+        assert!(
+            max_diff(&expected, &got) < 1e-5,
+            "{h}×{w}: {}",
+            max_diff(&expected, &got)
+        );
+        let mut back = got[..2 * h * w].to_vec();
+        g.invert_images(&mut back, 2, [h, w]).unwrap();
+        assert!(max_diff(&back, &original[..2 * h * w]) < 1e-5);
+        let inpaint = ProblemSymmetry {
+            mirror: true,
+            phase: 0.0,
+        }
+        .conditioning(&expected, 2, [h, w], OperatorKind::Inpaint)
+        .unwrap();
+        assert_eq!(inpaint[2 * h * w + 1], expected[2 * h * w + w - 2]);
+    }
+    let g = ProblemSymmetry::orbit(true, 2).unwrap();
+    assert_eq!(g.len(), 4);
+    assert_eq!(g[0], ProblemSymmetry::IDENTITY);
+    assert!(g[1].mirror && g[1].phase == 0.0);
+    assert!(g[0]
+        .conditioning(&[0.0; 10], 2, [2, 2], OperatorKind::Mri)
+        .is_err());
+    assert!(ProblemSymmetry::orbit(false, 0).is_err());
+    let real = ProblemSymmetry {
+        mirror: false,
+        phase: 1.0,
+    };
+    assert!(real
+        .conditioning(&[0.0; 8], 1, [2, 2], OperatorKind::Denoise)
+        .is_err());
 }

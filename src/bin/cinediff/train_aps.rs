@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cinediff::aps::{
-    mean_net_config, ApsModelConfig, MeasurementFamily, PriorBound, PriorGradient, APS_KIND,
+    mean_net_config, ApsModelConfig, MeasurementFamily, PriorBound, PriorGradient,
+    SamplingSymmetries, APS_KIND,
 };
 use cinediff::io::model_dir::{self, write_json};
 use cinediff::nn::device::default_device;
@@ -133,9 +134,15 @@ pub struct TrainApsArgs {
     /// noise levels; too tight a clip lets the entropy term win).
     #[arg(long, default_value_t = 10.0)]
     grad_clip: f32,
-    /// Random flips of the training images: none, horizontal or both.
+    /// Random flips of the training images: none, horizontal or both. With flips, the model
+    /// records that sampling may draw over mirrored measurements (`reconstruct --mirrored-draws`).
     #[arg(long, default_value = "horizontal")]
     flips: Flips,
+    /// Record that sampling should draw over N global phases of the measurement (for complex
+    /// data whose global phase is arbitrary, as MRI's receiver phase is: 8 is a good choice;
+    /// `reconstruct --phase-rotations` overrides it) [default: 1, or --init-from's].
+    #[arg(long)]
+    sampling_phase_rotations: Option<usize>,
     /// Seed of every random draw in training.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -298,8 +305,15 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
         let trainer = model_dir::resume_aps_trainer(&args.out, &config, fresh, &device)?;
         (config, trainer)
     } else if let Some(init) = &args.init_from {
-        let (config, flow) = model_dir::load_aps_flow(init, &device)
+        let (mut config, flow) = model_dir::load_aps_flow(init, &device)
             .with_context(|| format!("loading the APS model {}", init.display()))?;
+        config.sampling_symmetries = SamplingSymmetries {
+            mirror: args.flips != Flips::None,
+            phase_rotations: args
+                .sampling_phase_rotations
+                .unwrap_or(config.sampling_symmetries.phase_rotations),
+        };
+        config.validate()?;
         check_flow_fits_data("--init-from", init, &config, channels, size)?;
         if config.normalization != prior_config.normalization {
             anyhow::bail!(
@@ -359,6 +373,10 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             },
             prior: args.prior.display().to_string(),
             antithetic_latents: args.antithetic_latents,
+            sampling_symmetries: SamplingSymmetries {
+                mirror: args.flips != Flips::None,
+                phase_rotations: args.sampling_phase_rotations.unwrap_or(1),
+            },
         };
         config.validate()?;
         let trainer = start_trainer(&args, &config, None, &prior_config, &device)?;

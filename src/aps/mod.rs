@@ -23,6 +23,10 @@ use crate::physics::operator::LinearOperator;
 use crate::posterior::RunningMoments;
 use crate::rng::{fill_standard_normal, substream};
 
+pub mod symmetry;
+
+pub use symmetry::{ProblemSymmetry, SamplingSymmetries};
+
 /// `kind` of an APS model directory's config.json.
 pub const APS_KIND: &str = "aps";
 
@@ -142,6 +146,9 @@ pub struct ApsModelConfig {
     pub antithetic_latents: bool,
     /// The diffusion prior it was distilled from (a path, for the model card).
     pub prior: String,
+    /// What sampling draws over by default ([`ApsSampler::with_symmetries`]).
+    #[serde(default)]
+    pub sampling_symmetries: SamplingSymmetries,
 }
 
 impl ApsModelConfig {
@@ -162,6 +169,14 @@ impl ApsModelConfig {
                 "APS prior draws",
                 "1..=64",
                 self.prior_bound.draws,
+            ));
+        }
+        let orbit = self.sampling_symmetries.orbit()?;
+        if self.flow.in_channels != 2 && orbit.iter().any(|g| g.phase != 0.0) {
+            return Err(Error::invalid(
+                "APS sampling_symmetries.phase_rotations",
+                "1 for a real model",
+                self.sampling_symmetries.phase_rotations,
             ));
         }
         if self.flow.cond_channels != self.flow.in_channels + 1 {
@@ -274,6 +289,7 @@ pub struct ApsSampler {
     config: ApsModelConfig,
     flow: ConditionalFlow,
     device: Device,
+    symmetries: Vec<ProblemSymmetry>,
 }
 
 /// Posterior mean, per-pixel spread and a few draws of a sequence, `[T, H, W]` each.
@@ -293,14 +309,37 @@ pub struct ApsEstimate {
 const MAX_DRAWS_PER_CALL: usize = 64;
 
 impl ApsSampler {
-    /// Wraps a flow built from `config.flow`.
+    /// Wraps a flow built from `config.flow`, drawing over `config.sampling_symmetries`.
     pub fn new(config: ApsModelConfig, flow: ConditionalFlow, device: &Device) -> Result<Self> {
         config.validate()?;
+        let symmetries = config.sampling_symmetries.orbit()?;
         Ok(Self {
             config,
             flow,
             device: device.clone(),
+            symmetries,
         })
+    }
+
+    /// Draw k of [`Self::estimate`] solves the problem transformed by `symmetries[k mod len]`
+    /// and is mapped back ([`ProblemSymmetry`]): the draws then come from a mixture of the flow's
+    /// images under the symmetries, which averages out the part of the amortisation error that
+    /// is not symmetric, at the same cost per draw. Sound when the symmetries are the training
+    /// data's (a model trained with horizontal flips; a global phase for MRI, whose receiver
+    /// phase is arbitrary). Fails for an empty list.
+    pub fn with_symmetries(mut self, symmetries: Vec<ProblemSymmetry>) -> Result<Self> {
+        if symmetries.is_empty() {
+            return Err(Error::invalid("APS symmetries", "at least one", 0));
+        }
+        if self.config.flow.in_channels != 2 && symmetries.iter().any(|g| g.phase != 0.0) {
+            return Err(Error::invalid(
+                "APS phase rotations",
+                "a complex model (2 channels)",
+                "a real one",
+            ));
+        }
+        self.symmetries = symmetries;
+        Ok(self)
     }
 
     /// The model's description.
@@ -373,6 +412,11 @@ impl ApsSampler {
         let operators = bundle.frame_operators()?;
         for (frame, op) in operators.iter().enumerate() {
             let cond = frame_conditioning(bundle, frame, op.as_ref(), c, normalization)?;
+            let conds = self
+                .symmetries
+                .iter()
+                .map(|g| g.conditioning(&cond, c, [h, w], bundle.spec().operator))
+                .collect::<Result<Vec<_>>>()?;
             let mut rng = substream(seed, frame as u64);
             let mut moments = RunningMoments::default();
             let started = std::time::Instant::now();
@@ -381,7 +425,7 @@ impl ApsSampler {
                 let n = MAX_DRAWS_PER_CALL.min(samples - done);
                 let mut z = vec![0.0f32; n * c * plane];
                 fill_standard_normal(&mut rng, &mut z);
-                let x = self.generate(&z, &cond, n)?;
+                let x = self.generate_over_orbit(&z, &conds, done, [c, h, w])?;
                 for (k, img) in x.chunks_exact(c * plane).enumerate() {
                     let values = self.to_user(img, plane, normalization);
                     let parts: Vec<f32> = values.iter().flat_map(|v| [v.re, v.im]).collect();
@@ -415,7 +459,7 @@ impl ApsSampler {
 
     /// `n` posterior draws of frame `frame` of `bundle` (whose operator `op` the caller built
     /// once, with [`Bundle::frame_operators`]) as a batch `[n, c, h, w]` in the network units of
-    /// `normalization` (z from `rng`).
+    /// `normalization` (z from `rng`; draw k over symmetry k mod len, as in [`Self::estimate`]).
     pub fn frame_draws(
         &self,
         bundle: &Bundle,
@@ -435,10 +479,50 @@ impl ApsSampler {
         self.check_bundle(bundle)?;
         let f = &self.config.flow;
         let cond = frame_conditioning(bundle, frame, op, f.in_channels, normalization)?;
-        let mut z = vec![0.0f32; n * f.in_channels * f.image_size * f.image_size];
+        let [c, s] = [f.in_channels, f.image_size];
+        let conds = self
+            .symmetries
+            .iter()
+            .map(|g| g.conditioning(&cond, c, [s, s], bundle.spec().operator))
+            .collect::<Result<Vec<_>>>()?;
+        let mut z = vec![0.0f32; n * c * s * s];
         fill_standard_normal(rng, &mut z);
-        let x = self.generate(&z, &cond, n)?;
+        let x = self.generate_over_orbit(&z, &conds, 0, [c, s, s])?;
         crate::image::ImageBatch::new([n, f.in_channels, f.image_size, f.image_size], x)
+    }
+
+    /// Draws `first..first + n` of a frame (z `[n, c, h, w]`): draw k from the problem
+    /// transformed by `symmetries[k mod len]` (conditioning `conds[k mod len]`), mapped back;
+    /// one network call per symmetry.
+    fn generate_over_orbit(
+        &self,
+        z: &[f32],
+        conds: &[Vec<f32>],
+        first: usize,
+        [c, h, w]: [usize; 3],
+    ) -> Result<Vec<f32>> {
+        let size = c * h * w;
+        let n = z.len() / size;
+        if conds.len() == 1 && self.symmetries[0] == ProblemSymmetry::IDENTITY {
+            return self.generate(z, &conds[0], n);
+        }
+        let mut out = vec![0.0f32; z.len()];
+        for (g, (symmetry, cond)) in self.symmetries.iter().zip(conds).enumerate() {
+            let members: Vec<usize> = (0..n).filter(|i| (first + i) % conds.len() == g).collect();
+            if members.is_empty() {
+                continue;
+            }
+            let zg: Vec<f32> = members
+                .iter()
+                .flat_map(|&i| z[i * size..(i + 1) * size].iter().copied())
+                .collect();
+            let mut x = self.generate(&zg, cond, members.len())?;
+            symmetry.invert_images(&mut x, c, [h, w])?;
+            for (&i, img) in members.iter().zip(x.chunks_exact(size)) {
+                out[i * size..(i + 1) * size].copy_from_slice(img);
+            }
+        }
+        Ok(out)
     }
 
     /// G(z; c) for `n` draws sharing one conditioning image, network units.
