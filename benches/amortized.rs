@@ -5,6 +5,9 @@
 //! - `aps_draws_64`: 64 posterior draws of one frame from the APS flow of `cine64-aps-mri4x`'s
 //!   architecture (its mean network evaluated once for the frame, the flow once for the 64
 //!   draws; what `reconstruct --method aps --samples 64` costs per frame);
+//! - `aps_draws_64_sym16`: the same 64 draws spread over 16 symmetries of the problem (mirror ×
+//!   8 global phases, the shipped APS models' default): 16 conditioning images, 16 calls of 4
+//!   draws;
 //! - `aid_next_w8`: one ε̂ of AID's network for the frame after a window of 8 (the per-step cost of
 //!   `reconstruct --method aid`).
 //!
@@ -69,6 +72,23 @@ fn benches(c: &mut Criterion) {
                     .0
                     .into_data(),
             )
+        })
+    });
+
+    let conds: Vec<Vec<f32>> = (0..16).map(|g| random(3 * 64 * 64, 10 + g)).collect();
+    group.bench_function("aps_draws_64_sym16", |b| {
+        b.iter(|| {
+            for (g, cond) in conds.iter().enumerate() {
+                let zg = z[g * 4 * 2 * 64 * 64..(g + 1) * 4 * 2 * 64 * 64].to_vec();
+                let zg = Tensor::<4>::from_data(TensorData::new(zg, [4, 2, 64, 64]), &device);
+                let c =
+                    Tensor::<4>::from_data(TensorData::new(cond.clone(), [1, 3, 64, 64]), &device);
+                black_box(
+                    flow.forward_conditioned(zg, &flow.condition(c))
+                        .0
+                        .into_data(),
+                );
+            }
         })
     });
 

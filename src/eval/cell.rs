@@ -157,6 +157,12 @@ pub fn run_cell(
             })?;
             let n = settings.aps_samples;
             resolved.push(("samples", SettingValue::Int(n as i64)));
+            let symmetries = aps.config().sampling_symmetries;
+            resolved.push(("mirrored_draws", SettingValue::Bool(symmetries.mirror)));
+            resolved.push((
+                "phase_rotations",
+                SettingValue::Int(symmetries.phase_rotations as i64),
+            ));
             resolved.push((
                 "trained_for",
                 SettingValue::Text(format!(
