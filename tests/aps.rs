@@ -563,6 +563,54 @@ fn train_aps_resumes_and_reconstructs() {
         r2
     ]);
     assert_eq!(bytes(&r.join("recon.npy")), bytes(&r2.join("recon.npy")));
+    // Trained with flips (train-aps' default), the model records mirrored draws as its default;
+    // the run resolves and records them, and plain draws give another mean.
+    assert_eq!(config["sampling_symmetries"]["mirror"], true, "{config}");
+    assert_eq!(
+        config["sampling_symmetries"]["phase_rotations"], 1,
+        "{config}"
+    );
+    let resolved = std::fs::read_to_string(r.join("config.toml")).unwrap();
+    assert!(resolved.contains("mirrored_draws = true"), "{resolved}");
+    assert!(resolved.contains("phase_rotations = 1"), "{resolved}");
+    let plain = dir.join("r-plain");
+    ok(args![
+        "reconstruct",
+        "--bundle",
+        b,
+        "--method",
+        "aps",
+        "--model",
+        straight,
+        "--samples",
+        "6",
+        "--mirrored-draws",
+        "false",
+        "--phase-rotations",
+        "4",
+        "--out",
+        plain
+    ]);
+    assert_ne!(bytes(&r.join("recon.npy")), bytes(&plain.join("recon.npy")));
+    let resolved = std::fs::read_to_string(plain.join("config.toml")).unwrap();
+    assert!(resolved.contains("mirrored_draws = false"), "{resolved}");
+    assert!(resolved.contains("phase_rotations = 4"), "{resolved}");
+    fails(
+        args![
+            "reconstruct",
+            "--bundle",
+            b,
+            "--method",
+            "aps",
+            "--model",
+            straight,
+            "--phase-rotations",
+            "0",
+            "--out",
+            dir.join("r-bad")
+        ],
+        &["--phase-rotations", "1..=64", "got 0"],
+    );
     // A sequence run of 2 particles (10-step grid, 3 warm steps), optionally started from APS
     // draws; its summary.
     let sequence = |method: &str, out: &str, aps_start: bool| {

@@ -171,13 +171,8 @@ impl ApsModelConfig {
                 self.prior_bound.draws,
             ));
         }
-        let orbit = self.sampling_symmetries.orbit()?;
-        if self.flow.in_channels != 2 && orbit.iter().any(|g| g.phase != 0.0) {
-            return Err(Error::invalid(
-                "APS sampling_symmetries.phase_rotations",
-                "1 for a real model",
-                self.sampling_symmetries.phase_rotations,
-            ));
+        for g in self.sampling_symmetries.orbit()? {
+            g.check_channels(self.flow.in_channels)?;
         }
         if self.flow.cond_channels != self.flow.in_channels + 1 {
             return Err(Error::invalid(
@@ -331,12 +326,8 @@ impl ApsSampler {
         if symmetries.is_empty() {
             return Err(Error::invalid("APS symmetries", "at least one", 0));
         }
-        if self.config.flow.in_channels != 2 && symmetries.iter().any(|g| g.phase != 0.0) {
-            return Err(Error::invalid(
-                "APS phase rotations",
-                "a complex model (2 channels)",
-                "a real one",
-            ));
+        for g in &symmetries {
+            g.check_channels(self.config.flow.in_channels)?;
         }
         self.symmetries = symmetries;
         Ok(self)

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 
 /// The symmetries of a model's training data that its sampling draws over by default (an APS
 /// model's `config.json`; `reconstruct --mirrored-draws / --phase-rotations` override them).
+/// For multi-coil MRI the mirror also assumes the coil layout's mirror image is one the model saw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamplingSymmetries {
@@ -149,17 +150,23 @@ impl ProblemSymmetry {
         Ok(())
     }
 
-    /// Multiplies the complex image (channels re, im) by e^{iφ}.
-    fn rotate(&self, image: &mut [f32], channels: usize, plane: usize) -> Result<()> {
-        if self.phase == 0.0 {
-            return Ok(());
-        }
-        if channels != 2 {
+    /// Fails for a phase rotation of a real model (`channels` ≠ 2): a real image has no phase.
+    pub fn check_channels(&self, channels: usize) -> Result<()> {
+        if self.phase != 0.0 && channels != 2 {
             return Err(Error::invalid(
                 "APS phase rotation",
                 "a complex model (2 channels)",
                 format!("{channels} channel(s)"),
             ));
+        }
+        Ok(())
+    }
+
+    /// Multiplies the complex image (channels re, im) by e^{iφ}.
+    fn rotate(&self, image: &mut [f32], channels: usize, plane: usize) -> Result<()> {
+        self.check_channels(channels)?;
+        if self.phase == 0.0 {
+            return Ok(());
         }
         let (sin, cos) = self.phase.sin_cos();
         let (re, im) = image.split_at_mut(plane);

@@ -521,9 +521,10 @@ fn run_aps(
     let defaults = sampler.config().sampling_symmetries;
     let mirror = args.mirrored_draws.unwrap_or(defaults.mirror);
     let phases = args.phase_rotations.unwrap_or(defaults.phase_rotations);
+    let orbit = ProblemSymmetry::orbit(mirror, phases).context("--phase-rotations")?;
     let sampler = sampler
-        .with_symmetries(ProblemSymmetry::orbit(mirror, phases)?)
-        .context("--mirrored-draws / --phase-rotations")?;
+        .with_symmetries(orbit)
+        .context("--phase-rotations")?;
     let family = &sampler.config().family;
     settings.insert("model".into(), dir.display().to_string().into());
     settings.insert("samples".into(), (args.samples as i64).into());
