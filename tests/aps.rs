@@ -528,40 +528,35 @@ fn train_aps_resumes_and_reconstructs() {
         "--out",
         b
     ]);
-    let r = dir.join("r");
-    ok(args![
-        "reconstruct",
-        "--bundle",
-        b,
-        "--method",
-        "aps",
-        "--model",
-        straight,
-        "--samples",
-        "6",
-        "--out",
-        r
-    ]);
+    // 6 APS draws per frame of bundle b into `out`, with `extra` options.
+    let aps_run = |out: &str, extra: &[&str]| {
+        let out = dir.join(out);
+        let mut a: Vec<&std::ffi::OsStr> = args![
+            "reconstruct",
+            "--bundle",
+            b,
+            "--method",
+            "aps",
+            "--model",
+            straight,
+            "--samples",
+            "6",
+            "--out",
+            out
+        ]
+        .to_vec();
+        a.extend(extra.iter().map(std::ffi::OsStr::new));
+        ok(&a);
+        out
+    };
+    let r = aps_run("r", &[]);
     let samples = npy_shape(&r.join("samples.npy"));
     assert_eq!(samples, vec![4, 2, 32, 32]);
     assert_eq!(npy_shape(&r.join("std.npy")), vec![2, 32, 32]);
     let metrics = json(&r.join("metrics.json"));
     assert!(metrics["mean"]["psnr"].as_f64().unwrap() > 5.0, "{metrics}");
     // The same seed gives the same mean.
-    let r2 = dir.join("r2");
-    ok(args![
-        "reconstruct",
-        "--bundle",
-        b,
-        "--method",
-        "aps",
-        "--model",
-        straight,
-        "--samples",
-        "6",
-        "--out",
-        r2
-    ]);
+    let r2 = aps_run("r2", &[]);
     assert_eq!(bytes(&r.join("recon.npy")), bytes(&r2.join("recon.npy")));
     // Trained with flips (train-aps' default), the model records mirrored draws as its default;
     // the run resolves and records them, and plain draws give another mean.
@@ -573,24 +568,10 @@ fn train_aps_resumes_and_reconstructs() {
     let resolved = std::fs::read_to_string(r.join("config.toml")).unwrap();
     assert!(resolved.contains("mirrored_draws = true"), "{resolved}");
     assert!(resolved.contains("phase_rotations = 1"), "{resolved}");
-    let plain = dir.join("r-plain");
-    ok(args![
-        "reconstruct",
-        "--bundle",
-        b,
-        "--method",
-        "aps",
-        "--model",
-        straight,
-        "--samples",
-        "6",
-        "--mirrored-draws",
-        "false",
-        "--phase-rotations",
-        "4",
-        "--out",
-        plain
-    ]);
+    let plain = aps_run(
+        "r-plain",
+        &["--mirrored-draws", "false", "--phase-rotations", "4"],
+    );
     assert_ne!(bytes(&r.join("recon.npy")), bytes(&plain.join("recon.npy")));
     let resolved = std::fs::read_to_string(plain.join("config.toml")).unwrap();
     assert!(resolved.contains("mirrored_draws = false"), "{resolved}");
