@@ -319,9 +319,10 @@ impl ApsSampler {
     /// Draw k of [`Self::estimate`] solves the problem transformed by `symmetries[k mod len]`
     /// and is mapped back ([`ProblemSymmetry`]): the draws then come from a mixture of the flow's
     /// images under the symmetries, which averages out the part of the amortisation error that
-    /// is not symmetric, at the same cost per draw. Sound when the symmetries are the training
-    /// data's (a model trained with horizontal flips; a global phase for MRI, whose receiver
-    /// phase is arbitrary). Fails for an empty list.
+    /// is not symmetric, with the same number of draws (the conditioning network runs once per
+    /// symmetry). Sound when the symmetries are the training data's (a model trained with
+    /// horizontal flips; a global phase for MRI, whose receiver phase is arbitrary). Fails for
+    /// an empty list.
     pub fn with_symmetries(mut self, symmetries: Vec<ProblemSymmetry>) -> Result<Self> {
         if symmetries.is_empty() {
             return Err(Error::invalid("APS symmetries", "at least one", 0));

@@ -4,7 +4,7 @@
 //! measurements that keeps the noise's law), the posterior of the transformed problem is the
 //! image of the posterior under g, so g⁻¹ G(z; c(g′ y)) is another posterior draw. An amortised
 //! flow's error is not symmetric, so drawing over an orbit of symmetries and mapping back averages
-//! part of it out at no cost per draw.
+//! part of it out with the same number of draws.
 
 use std::f32::consts::TAU;
 

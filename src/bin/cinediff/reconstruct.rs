@@ -250,9 +250,10 @@ pub struct ReconstructArgs {
     #[arg(long, default_value_t = 8, help_heading = "Diffusion methods")]
     batch: usize,
     /// APS: draw every second sample from the left–right mirrored measurement and mirror it
-    /// back, which averages out part of the flow's amortisation error at the same cost per draw
-    /// (sound for models trained with horizontal flips) [default: the model's
-    /// sampling_symmetries, true when it was trained with flips].
+    /// back, which averages out part of the flow's amortisation error with the same number of
+    /// draws (the conditioning network runs once per symmetry; sound for models trained with
+    /// horizontal flips) [default: the model's sampling_symmetries, true when it was trained
+    /// with flips].
     #[arg(long, action = clap::ArgAction::Set, help_heading = "Diffusion methods")]
     mirrored_draws: Option<bool>,
     /// APS: draw over N global phases 2πk/N of the measurement (complex models whose data have
