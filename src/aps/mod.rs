@@ -404,11 +404,7 @@ impl ApsSampler {
         let operators = bundle.frame_operators()?;
         for (frame, op) in operators.iter().enumerate() {
             let cond = frame_conditioning(bundle, frame, op.as_ref(), c, normalization)?;
-            let conds = self
-                .symmetries
-                .iter()
-                .map(|g| g.conditioning(&cond, c, [h, w], bundle.spec().operator))
-                .collect::<Result<Vec<_>>>()?;
+            let conds = self.orbit_conditionings(&cond, [c, h, w], bundle.spec().operator)?;
             let mut rng = substream(seed, frame as u64);
             let mut moments = RunningMoments::default();
             let started = std::time::Instant::now();
@@ -472,15 +468,24 @@ impl ApsSampler {
         let f = &self.config.flow;
         let cond = frame_conditioning(bundle, frame, op, f.in_channels, normalization)?;
         let [c, s] = [f.in_channels, f.image_size];
-        let conds = self
-            .symmetries
-            .iter()
-            .map(|g| g.conditioning(&cond, c, [s, s], bundle.spec().operator))
-            .collect::<Result<Vec<_>>>()?;
+        let conds = self.orbit_conditionings(&cond, [c, s, s], bundle.spec().operator)?;
         let mut z = vec![0.0f32; n * c * s * s];
         fill_standard_normal(rng, &mut z);
         let x = self.generate_over_orbit(&z, &conds, 0, [c, s, s])?;
-        crate::image::ImageBatch::new([n, f.in_channels, f.image_size, f.image_size], x)
+        crate::image::ImageBatch::new([n, c, s, s], x)
+    }
+
+    /// The conditioning image `cond` (`[c + 1, h, w]`) transformed by each symmetry of the orbit.
+    fn orbit_conditionings(
+        &self,
+        cond: &[f32],
+        [c, h, w]: [usize; 3],
+        operator: OperatorKind,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.symmetries
+            .iter()
+            .map(|g| g.conditioning(cond, c, [h, w], operator))
+            .collect()
     }
 
     /// Draws `first..first + n` of a frame (z `[n, c, h, w]`): draw k from the problem
