@@ -50,6 +50,7 @@ fn model_config(gradient: PriorGradient) -> ApsModelConfig {
             kspace_scale: false,
             mean_net: None,
             mean_unmeasured_only: false,
+            refine_net: None,
         },
         normalization: Normalization {
             offset: 0.0,
@@ -306,6 +307,102 @@ fn aps_trainer_resumes_bit_identically() {
     cinediff::io::model_dir::save_aps_checkpoint(&b, &config, &resumed).unwrap();
     let same = bytes(&a.join("model.safetensors")) == bytes(&b.join("model.safetensors"));
     assert!(same, "2 + 2 resumed steps differ from 4 straight steps");
+}
+
+/// `train-aps --init-from M --refine-net-width W` adds a second mean stage to a trained flow; it
+/// starts at zero, so the loaded flow must draw exactly what the saved one draws.
+#[test]
+fn a_refine_stage_added_to_a_trained_flow_leaves_its_draws_unchanged() {
+    let _rng = BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    use burn::tensor::{Tensor, TensorData};
+    use cinediff::aps::mean_net_config;
+    use cinediff::io::model_dir;
+    use cinediff::nn::unet_denoiser::tensor_to_vec;
+    let device = default_device();
+    let schedule = NoiseSchedule::linear_default();
+    let (size, plane) = (8, 64);
+    let prior = GaussianDenoiser::new(
+        schedule.clone(),
+        [2, size, size],
+        vec![0.0; 2 * plane],
+        vec![1.0; 2 * plane],
+    )
+    .unwrap();
+    let mut images = vec![0.0f32; 16 * 2 * plane];
+    fill_standard_normal(&mut substream(3, 0), &mut images);
+    let data = ImageBatch::new([16, 2, size, size], images).unwrap();
+    let mut config = model_config(PriorGradient::Distilled);
+    config.flow = FlowConfig {
+        in_channels: 2,
+        image_size: size,
+        cond_channels: 3,
+        mean_net: mean_net_config(2, size, 8),
+        mean_unmeasured_only: true,
+        ..config.flow
+    };
+    let train = TrainConfig {
+        steps: 3,
+        batch_size: 4,
+        learning_rate: 1e-2,
+        warmup_steps: 1,
+        min_lr_ratio: 0.1,
+        weight_decay: 0.0,
+        grad_clip_norm: 10.0,
+        ema_decay: 0.0,
+        flips: Flips::None,
+        seed: 4,
+        lr_restarts: Vec::new(),
+    };
+    let flow = config.flow.init(&device).unwrap();
+    let mut trainer = ApsTrainer::new(train, &config, schedule, flow, &device).unwrap();
+    while !trainer.finished() {
+        trainer.train_step(&data, &prior).unwrap();
+    }
+    let dir = TempDir::new("aps-refine");
+    let saved = dir.join("saved");
+    model_dir::save_aps_checkpoint(&saved, &config, &trainer).unwrap();
+
+    let (_, original) = model_dir::load_aps_flow(&saved, &device).unwrap();
+    let mut refined_config = config.clone();
+    refined_config.flow.refine_net = mean_net_config(2, size, 8);
+    let refined =
+        model_dir::load_aps_flow_adding_refine_stage(&saved, &refined_config, &device).unwrap();
+    let tensor = |seed: u64, shape: [usize; 4]| {
+        let mut v = vec![0.0f32; shape.iter().product()];
+        fill_standard_normal(&mut substream(seed, 0), &mut v);
+        Tensor::<4>::from_data(TensorData::new(v, shape), &device)
+    };
+    let (z, cond) = (tensor(5, [3, 2, size, size]), tensor(6, [3, 3, size, size]));
+    let (xa, la) = original.forward(z.clone(), cond.clone());
+    let (xb, lb) = refined.forward(z.clone(), cond);
+    let (xa, xb) = (tensor_to_vec(xa).unwrap(), tensor_to_vec(xb).unwrap());
+    assert!(
+        xa.iter()
+            .zip(&tensor_to_vec(z).unwrap())
+            .any(|(x, z)| (x - z).abs() > 1e-3),
+        "the trained flow should not be the identity"
+    );
+    assert_eq!(xa, xb, "the added stage changed the draws");
+    assert_eq!(tensor_to_vec(la).unwrap(), tensor_to_vec(lb).unwrap());
+
+    // A flow that already has the stage cannot have it added again.
+    let twice = dir.join("twice");
+    let refined_trainer = ApsTrainer::new(
+        TrainConfig {
+            steps: 1,
+            ..trainer.config().clone()
+        },
+        &refined_config,
+        NoiseSchedule::linear_default(),
+        refined,
+        &device,
+    )
+    .unwrap();
+    model_dir::save_aps_checkpoint(&twice, &refined_config, &refined_trainer).unwrap();
+    let err = model_dir::load_aps_flow_adding_refine_stage(&twice, &refined_config, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("already hold"), "{err}");
 }
 
 /// A tiny complex prior on 32×32 phantom frames and its data (trained for 2 steps: the APS

@@ -88,24 +88,52 @@ pub fn load_weights(config: &DiffusionModelConfig, path: &Path, device: &Device)
 }
 
 /// Loads safetensors weights into `net`, which must have exactly the file's tensors.
-fn load_weights_into<M: Module>(mut net: M, path: &Path) -> Result<M> {
+fn load_weights_into<M: Module>(net: M, path: &Path) -> Result<M> {
+    load_weights_except(net, path, None)
+}
+
+/// As [`load_weights_into`], but `net`'s tensors under `new_stage` (a top-level field) may be
+/// absent from the file and then keep their initialisation.
+fn load_weights_except<M: Module>(mut net: M, path: &Path, new_stage: Option<&str>) -> Result<M> {
     if !path.is_file() {
         return Err(Error::io(
             path,
             std::io::Error::new(std::io::ErrorKind::NotFound, "weights file not found"),
         ));
     }
-    let mut store = SafetensorsStore::from_file(path).allow_partial(false);
+    let mut store = SafetensorsStore::from_file(path).allow_partial(new_stage.is_some());
     let result = net.load_from(&mut store).map_err(|e| Error::Format {
         path: path.to_path_buf(),
         reason: format!("cannot load weights: {e}"),
     })?;
-    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
+    let in_new_stage = |tensor: &str| {
+        new_stage.is_some_and(|stage| {
+            tensor
+                .strip_prefix(stage)
+                .is_some_and(|rest| rest.starts_with('.'))
+        })
+    };
+    let missing: Vec<&String> = result
+        .missing
+        .iter()
+        .map(|(tensor, _)| tensor)
+        .filter(|tensor| !in_new_stage(tensor))
+        .collect();
+    if let Some(stage) = new_stage {
+        if result.applied.iter().any(|tensor| in_new_stage(tensor)) {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                reason: format!("the weights already hold a `{stage}` stage"),
+            });
+        }
+    }
+    if !result.errors.is_empty() || !missing.is_empty() || !result.unused.is_empty() {
         return Err(Error::Format {
             path: path.to_path_buf(),
             reason: format!(
-                "weights do not match config.json: {} missing, {} unexpected (e.g. {:?}), errors: {:?}",
-                result.missing.len(),
+                "weights do not match config.json: {} missing (e.g. {:?}), {} unexpected (e.g. {:?}), errors: {:?}",
+                missing.len(),
+                missing.iter().take(2).collect::<Vec<_>>(),
                 result.unused.len(),
                 result.unused.iter().take(2).collect::<Vec<_>>(),
                 result.errors.iter().take(3).collect::<Vec<_>>()
@@ -405,6 +433,22 @@ pub fn load_aps_flow(dir: &Path, device: &Device) -> Result<(ApsModelConfig, Con
     let config = read_aps_config(dir)?;
     let flow = load_weights_into(config.flow.init(device)?, &dir.join(WEIGHTS_FILE))?;
     Ok((config, flow))
+}
+
+/// Loads an APS model directory's flow weights into a flow of `config` with a second mean stage
+/// (`refine_net`) the saved flow lacks: the new stage keeps its initialisation, whose last layer
+/// is zero, so the flow draws exactly what the saved one draws; every other tensor must be in
+/// the file.
+pub fn load_aps_flow_adding_refine_stage(
+    dir: &Path,
+    config: &ApsModelConfig,
+    device: &Device,
+) -> Result<ConditionalFlow> {
+    load_weights_except(
+        config.flow.init(device)?,
+        &dir.join(WEIGHTS_FILE),
+        Some("refine"),
+    )
 }
 
 /// Loads an APS model directory as a ready-to-use sampler on `device`.

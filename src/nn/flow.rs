@@ -65,6 +65,12 @@ pub struct FlowConfig {
     /// disturb what was measured and only the prior term shapes it.
     #[serde(default)]
     pub mean_unmeasured_only: bool,
+    /// A second U-Net that reads the first estimate and the pattern and corrects it,
+    /// μ = μ₁ + U₂(μ₁, pattern) with μ₁ = Aᴴy + local(c) + U(c) (an unrolled second stage; its
+    /// last layer starts at zero, so adding it to a trained flow leaves the flow unchanged).
+    /// Restricted to the unmeasured frequencies like U when `mean_unmeasured_only`.
+    #[serde(default)]
+    pub refine_net: Option<UNetConfig>,
 }
 
 impl Default for FlowConfig {
@@ -82,6 +88,7 @@ impl Default for FlowConfig {
             kspace_scale: true,
             mean_net: None,
             mean_unmeasured_only: false,
+            refine_net: None,
         }
     }
 }
@@ -138,6 +145,23 @@ impl FlowConfig {
             if [unet.in_channels, unet.image_size] != [self.in_channels, self.image_size] {
                 return Err(Error::invalid(
                     "flow mean_net [in_channels, image_size]",
+                    format!("the flow's [{}, {}]", self.in_channels, self.image_size),
+                    format!("[{}, {}]", unet.in_channels, unet.image_size),
+                ));
+            }
+        }
+        if let Some(unet) = &self.refine_net {
+            unet.validate()?;
+            if self.mean_net.is_none() {
+                return Err(Error::invalid(
+                    "flow refine_net",
+                    "a mean_net to refine",
+                    "mean_net none",
+                ));
+            }
+            if [unet.in_channels, unet.image_size] != [self.in_channels, self.image_size] {
+                return Err(Error::invalid(
+                    "flow refine_net [in_channels, image_size]",
                     format!("the flow's [{}, {}]", self.in_channels, self.image_size),
                     format!("[{}, {}]", unet.in_channels, unet.image_size),
                 ));
@@ -200,6 +224,15 @@ impl FlowConfig {
                 net: ConvNet::new(1, 16, 1, true, device),
             }),
             mean: match &self.mean_net {
+                Some(unet) => Some(MeanNet {
+                    unet: unet
+                        .init_conditional(self.cond_channels - c, device)?
+                        .with_zero_output(),
+                    unmeasured_only: self.mean_unmeasured_only,
+                }),
+                None => None,
+            },
+            refine: match &self.refine_net {
                 Some(unet) => Some(MeanNet {
                     unet: unet
                         .init_conditional(self.cond_channels - c, device)?
@@ -622,6 +655,7 @@ pub struct ConditionalFlow {
     output: ConvNet,
     kspace: Option<KSpaceScale>,
     mean: Option<MeanNet>,
+    refine: Option<MeanNet>,
     in_channels: usize,
     initial_log_std: f32,
 }
@@ -662,7 +696,13 @@ impl ConditionalFlow {
         let out = self.output.forward(cond.clone());
         let mut mu = cond.clone().narrow(1, 0, ch) + out.clone().narrow(1, 0, ch);
         if let Some(mean) = &self.mean {
-            mu = mu + mean.forward(cond, ch);
+            mu = mu + mean.forward(cond.clone(), ch);
+        }
+        if let Some(refine) = &self.refine {
+            // The second stage sees the first estimate in place of Aᴴy, the rest of c as is.
+            let total = cond.dims()[1];
+            let rest = cond.narrow(1, ch, total - ch);
+            mu = mu.clone() + refine.forward(Tensor::cat(vec![mu, rest], 1), ch);
         }
         let rho = (out.narrow(1, ch, ch) / OUTPUT_LOG_SCALE_LIMIT).tanh() * OUTPUT_LOG_SCALE_LIMIT
             + self.initial_log_std;
@@ -807,6 +847,7 @@ mod tests {
             kspace_scale: true,
             mean_net: None,
             mean_unmeasured_only: false,
+            refine_net: None,
         }
     }
 
@@ -821,6 +862,7 @@ mod tests {
             levels: 2,
             mean_net: Some(tiny_mean_net(8)),
             mean_unmeasured_only: true,
+            refine_net: Some(tiny_mean_net(8)),
             ..tiny()
         }
         .init(device)
@@ -963,24 +1005,29 @@ mod tests {
             .collect();
         let pattern = Tensor::<4>::from_data(TensorData::new(pattern, [1, 1, 8, 8]), &device);
         let cond = Tensor::cat(vec![image, pattern.clone()], 1);
-        let u = flow.mean.as_ref().unwrap().forward(cond, 2);
-        let (kr, ki) = dft2(u.clone().narrow(1, 0, 1), u.narrow(1, 1, 1), false);
-        let (kr, ki) = (tensor_to_vec(kr).unwrap(), tensor_to_vec(ki).unwrap());
         let p = tensor_to_vec(pattern).unwrap();
-        let (mut measured, mut unmeasured) = (0.0f32, 0.0f32);
-        for k in 0..64 {
-            let m = kr[k].hypot(ki[k]);
-            if p[k] > 0.5 {
-                measured = measured.max(m);
-            } else {
-                unmeasured = unmeasured.max(m);
+        for (stage, net) in [("mean", &flow.mean), ("refine", &flow.refine)] {
+            let u = net.as_ref().unwrap().forward(cond.clone(), 2);
+            let (kr, ki) = dft2(u.clone().narrow(1, 0, 1), u.narrow(1, 1, 1), false);
+            let (kr, ki) = (tensor_to_vec(kr).unwrap(), tensor_to_vec(ki).unwrap());
+            let (mut measured, mut unmeasured) = (0.0f32, 0.0f32);
+            for k in 0..64 {
+                let m = kr[k].hypot(ki[k]);
+                if p[k] > 0.5 {
+                    measured = measured.max(m);
+                } else {
+                    unmeasured = unmeasured.max(m);
+                }
             }
+            assert!(
+                unmeasured > 1e-3,
+                "{stage}: the perturbed correction should not vanish"
+            );
+            assert!(
+                measured < 1e-5,
+                "{stage}: measured frequencies moved by {measured}"
+            );
         }
-        assert!(
-            unmeasured > 1e-3,
-            "the perturbed correction should not vanish"
-        );
-        assert!(measured < 1e-5, "measured frequencies moved by {measured}");
     }
 
     #[test]
@@ -1145,6 +1192,11 @@ mod tests {
             },
             FlowConfig {
                 mean_unmeasured_only: true,
+                ..tiny()
+            },
+            FlowConfig {
+                image_size: 8,
+                refine_net: Some(tiny_mean_net(8)),
                 ..tiny()
             },
         ] {

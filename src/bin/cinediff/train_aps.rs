@@ -92,6 +92,12 @@ pub struct TrainApsArgs {
     /// aliasing, which moves content across the image).
     #[arg(long, default_value_t = 16, help_heading = "Flow")]
     mean_net_width: usize,
+    /// Base width of a second mean stage, a U-Net that reads the first stage's estimate and the
+    /// pattern and corrects it (0: none). With --init-from it is added to a flow that lacks it,
+    /// zero-initialised, so training starts from exactly the given model's draws: more capacity
+    /// for the amortised mapping without starting over.
+    #[arg(long, default_value_t = 0, help_heading = "Flow")]
+    refine_net_width: usize,
     /// Prior bound: smallest diffusion timestep drawn (0: the whole bound). Timesteps are drawn
     /// with probability ∝ 1/σ_t and weighted back (importance sampling).
     #[arg(long, default_value_t = 0, help_heading = "Prior term")]
@@ -114,7 +120,8 @@ pub struct TrainApsArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, help_heading = "Prior term")]
     antithetic_latents: bool,
     /// Start from the weights of an APS model (its flow architecture, operator family and prior
-    /// term are kept; the options above are ignored) with a fresh optimizer and learning-rate
+    /// term are kept; the options above are ignored, but for --refine-net-width) with a fresh
+    /// optimizer and learning-rate
     /// schedule: continues a model whose checkpoint is gone, or fine-tunes a shipped one.
     #[arg(long, value_name = "APS_MODEL_DIR")]
     init_from: Option<PathBuf>,
@@ -305,8 +312,25 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
         let trainer = model_dir::resume_aps_trainer(&args.out, &config, fresh, &device)?;
         (config, trainer)
     } else if let Some(init) = &args.init_from {
-        let (mut config, flow) = model_dir::load_aps_flow(init, &device)
+        let (mut config, mut flow) = model_dir::load_aps_flow(init, &device)
             .with_context(|| format!("loading the APS model {}", init.display()))?;
+        let width = args.refine_net_width;
+        match &config.flow.refine_net {
+            None if width > 0 => {
+                config.flow.refine_net = mean_net_config(channels, size, width);
+                config.flow.validate()?;
+                // The new stage's first layers are random: draw them from the run's seed.
+                device.seed(args.seed);
+                flow = model_dir::load_aps_flow_adding_refine_stage(init, &config, &device)
+                    .with_context(|| format!("adding a refine stage to {}", init.display()))?;
+            }
+            Some(refine) if width > 0 && refine.base_channels != width => anyhow::bail!(
+                "--refine-net-width {width}: the model in {} already has a refine stage of width {}",
+                init.display(),
+                refine.base_channels
+            ),
+            _ => {}
+        }
         config.sampling_symmetries = SamplingSymmetries {
             mirror: args.flips != Flips::None,
             phase_rotations: args
@@ -345,6 +369,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
                     && channels == 2
                     && args.coils == 1
                     && matches!(args.operator, OperatorArg::Mri),
+                refine_net: mean_net_config(channels, size, args.refine_net_width),
             },
             normalization: prior_config.normalization,
             family: MeasurementFamily {
