@@ -521,6 +521,44 @@ fn train_aps_resumes_and_reconstructs() {
         bytes(&straight.join("model.safetensors")),
         "two further steps left the flow unchanged"
     );
+    // --refine-net-width adds a second mean stage to the source's flow.
+    let refined = dir.join("refined");
+    train_aps(
+        &data,
+        &prior,
+        &refined,
+        "2",
+        &["--init-from", source, "--refine-net-width", "8"],
+    );
+    let flow = &json(&refined.join("config.json"))["flow"];
+    assert_eq!(flow["refine_net"]["base_channels"], 8);
+    assert_eq!(
+        flow["mean_net"],
+        json(&straight.join("config.json"))["flow"]["mean_net"]
+    );
+    // --resume keeps the run's model: options that would change it are refused, not ignored.
+    for (flag, value) in [
+        ("--refine-net-width", "4"),
+        ("--sampling-phase-rotations", "4"),
+    ] {
+        fails(
+            args![
+                "train-aps",
+                "--prior",
+                prior,
+                "--data",
+                data,
+                "--out",
+                refined,
+                "--steps",
+                "4",
+                "--resume",
+                flag,
+                value
+            ],
+            &[flag, "--resume keeps"],
+        );
+    }
     // It starts a run; continuing one is --resume's.
     fails(
         args![

@@ -253,6 +253,41 @@ fn start_trainer(
     Ok(trainer)
 }
 
+/// A resumed run continues the model in --out as it was configured: options that would change
+/// it are refused rather than silently ignored.
+fn check_resume_keeps_the_model(
+    args: &TrainApsArgs,
+    config: &ApsModelConfig,
+) -> anyhow::Result<()> {
+    let stored = config.sampling_symmetries.phase_rotations;
+    if let Some(n) = args.sampling_phase_rotations.filter(|&n| n != stored) {
+        anyhow::bail!(
+            "--sampling-phase-rotations {n}: the run in {} records {stored}, and --resume keeps it; \
+             give the finished model another with `reconstruct --phase-rotations`",
+            args.out.display()
+        );
+    }
+    let stored = config
+        .flow
+        .refine_net
+        .as_ref()
+        .map_or(0, |u| u.base_channels);
+    if args.refine_net_width > 0 && args.refine_net_width != stored {
+        anyhow::bail!(
+            "--refine-net-width {}: the run in {} has {}, and --resume keeps its architecture; \
+             add a stage to a finished model with --init-from",
+            args.refine_net_width,
+            args.out.display(),
+            if stored == 0 {
+                "none".to_string()
+            } else {
+                format!("width {stored}")
+            }
+        );
+    }
+    Ok(())
+}
+
 /// Fails unless the APS model in `dir` (given by `option`) takes the data's `channels` × `size`².
 fn check_flow_fits_data(
     option: &str,
@@ -300,6 +335,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
     let (model_config, trainer) = if args.run.resume {
         let config = model_dir::read_aps_config(&args.out)?;
         check_flow_fits_data("--resume", &args.out, &config, channels, size)?;
+        check_resume_keeps_the_model(&args, &config)?;
         let train = resumed_train_config(&args.out, Some(args.steps), args.run.restart_lr)?;
         device.seed(train.seed);
         let fresh = ApsTrainer::new(
