@@ -192,6 +192,19 @@ impl FlowConfig {
         Ok(())
     }
 
+    /// A mean stage of this flow from its U-Net (if any), last layer zero.
+    fn mean_stage(&self, unet: Option<&UNetConfig>, device: &Device) -> Result<Option<MeanNet>> {
+        unet.map(|unet| {
+            Ok(MeanNet {
+                unet: unet
+                    .init_conditional(self.cond_channels - self.in_channels, device)?
+                    .with_zero_output(),
+                unmeasured_only: self.mean_unmeasured_only,
+            })
+        })
+        .transpose()
+    }
+
     /// Builds a fresh flow (every last layer zero, 1×1 convolutions the channel reversal).
     pub fn init(&self, device: &Device) -> Result<ConditionalFlow> {
         self.validate()?;
@@ -223,24 +236,8 @@ impl FlowConfig {
             kspace: self.kspace_scale.then(|| KSpaceScale {
                 net: ConvNet::new(1, 16, 1, true, device),
             }),
-            mean: match &self.mean_net {
-                Some(unet) => Some(MeanNet {
-                    unet: unet
-                        .init_conditional(self.cond_channels - c, device)?
-                        .with_zero_output(),
-                    unmeasured_only: self.mean_unmeasured_only,
-                }),
-                None => None,
-            },
-            refine: match &self.refine_net {
-                Some(unet) => Some(MeanNet {
-                    unet: unet
-                        .init_conditional(self.cond_channels - c, device)?
-                        .with_zero_output(),
-                    unmeasured_only: self.mean_unmeasured_only,
-                }),
-                None => None,
-            },
+            mean: self.mean_stage(self.mean_net.as_ref(), device)?,
+            refine: self.mean_stage(self.refine_net.as_ref(), device)?,
             in_channels: c,
             initial_log_std: self.initial_log_std,
         })
