@@ -121,8 +121,8 @@ pub struct TrainApsArgs {
     antithetic_latents: bool,
     /// Start from the weights of an APS model (its flow architecture, operator family and prior
     /// term are kept; the options above are ignored, but for --refine-net-width) with a fresh
-    /// optimizer and learning-rate
-    /// schedule: continues a model whose checkpoint is gone, or fine-tunes a shipped one.
+    /// optimizer and learning-rate schedule: continues a model whose checkpoint is gone, or
+    /// fine-tunes a shipped one.
     #[arg(long, value_name = "APS_MODEL_DIR")]
     init_from: Option<PathBuf>,
     /// Optimizer steps in all.
