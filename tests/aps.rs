@@ -74,6 +74,7 @@ fn model_config(gradient: PriorGradient) -> ApsModelConfig {
         },
         prior: "Gaussian N(0, 1) oracle".into(),
         antithetic_latents: false,
+        train_refine_only: false,
         sampling_symmetries: Default::default(),
     }
 }
@@ -116,17 +117,8 @@ fn closed_form_check(gradient: PriorGradient) {
 
     let config = model_config(gradient);
     let train = TrainConfig {
-        steps: 1500,
-        batch_size: 64,
-        learning_rate: 3e-3,
-        warmup_steps: 40,
         min_lr_ratio: 0.05,
-        weight_decay: 0.0,
-        grad_clip_norm: 10.0,
-        ema_decay: 0.99,
-        flips: Flips::None,
-        seed: 3,
-        lr_restarts: Vec::new(),
+        ..train_config(1500, 64, 3e-3, 40, 0.99, 3)
     };
     let flow = config.flow.init(&device).unwrap();
     let mut trainer = ApsTrainer::new(train, &config, schedule, flow, &device).unwrap();
@@ -261,17 +253,9 @@ fn aps_trainer_resumes_bit_identically() {
     let data = ImageBatch::new([64, 1, SIZE, SIZE], images).unwrap();
     let config = model_config(PriorGradient::Distilled);
     let train = TrainConfig {
-        steps: 4,
-        batch_size: 8,
-        learning_rate: 1e-3,
-        warmup_steps: 1,
-        min_lr_ratio: 0.1,
-        weight_decay: 0.0,
         grad_clip_norm: 1.0,
-        ema_decay: 0.9,
         flips: Flips::Both,
-        seed: 2,
-        lr_restarts: Vec::new(),
+        ..train_config(4, 8, 1e-3, 1, 0.9, 2)
     };
     // One initialisation for both runs (the backend RNG is shared with parallel tests).
     let flow = config.flow.init(&device).unwrap();
@@ -309,11 +293,36 @@ fn aps_trainer_resumes_bit_identically() {
     assert!(same, "2 + 2 resumed steps differ from 4 straight steps");
 }
 
+/// Training settings for these tests: no weight decay, clip 10, no flips, cosine to a tenth.
+fn train_config(
+    steps: usize,
+    batch_size: usize,
+    learning_rate: f64,
+    warmup_steps: usize,
+    ema_decay: f64,
+    seed: u64,
+) -> TrainConfig {
+    TrainConfig {
+        steps,
+        batch_size,
+        learning_rate,
+        warmup_steps,
+        min_lr_ratio: 0.1,
+        weight_decay: 0.0,
+        grad_clip_norm: 10.0,
+        ema_decay,
+        flips: Flips::None,
+        seed,
+        lr_restarts: Vec::new(),
+    }
+}
+
 /// `train-aps --init-from M --refine-net-width W` adds a second mean stage to a trained flow; it
 /// starts at zero, so the loaded flow must draw exactly what the saved one draws.
 #[test]
 fn a_refine_stage_added_to_a_trained_flow_leaves_its_draws_unchanged() {
     let _rng = BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    use burn::module::Module;
     use burn::tensor::{Tensor, TensorData};
     use cinediff::aps::mean_net_config;
     use cinediff::io::model_dir;
@@ -340,19 +349,7 @@ fn a_refine_stage_added_to_a_trained_flow_leaves_its_draws_unchanged() {
         mean_unmeasured_only: true,
         ..config.flow
     };
-    let train = TrainConfig {
-        steps: 3,
-        batch_size: 4,
-        learning_rate: 1e-2,
-        warmup_steps: 1,
-        min_lr_ratio: 0.1,
-        weight_decay: 0.0,
-        grad_clip_norm: 10.0,
-        ema_decay: 0.0,
-        flips: Flips::None,
-        seed: 4,
-        lr_restarts: Vec::new(),
-    };
+    let train = train_config(3, 4, 1e-2, 1, 0.0, 4);
     let flow = config.flow.init(&device).unwrap();
     let mut trainer = ApsTrainer::new(train, &config, schedule, flow, &device).unwrap();
     while !trainer.finished() {
@@ -374,16 +371,62 @@ fn a_refine_stage_added_to_a_trained_flow_leaves_its_draws_unchanged() {
     };
     let (z, cond) = (tensor(5, [3, 2, size, size]), tensor(6, [3, 3, size, size]));
     let (xa, la) = original.forward(z.clone(), cond.clone());
-    let (xb, lb) = refined.forward(z.clone(), cond);
+    let (xb, lb) = refined.forward(z.clone(), cond.clone());
     let (xa, xb) = (tensor_to_vec(xa).unwrap(), tensor_to_vec(xb).unwrap());
     assert!(
         xa.iter()
-            .zip(&tensor_to_vec(z).unwrap())
+            .zip(&tensor_to_vec(z.clone()).unwrap())
             .any(|(x, z)| (x - z).abs() > 1e-3),
         "the trained flow should not be the identity"
     );
     assert_eq!(xa, xb, "the added stage changed the draws");
-    assert_eq!(tensor_to_vec(la).unwrap(), tensor_to_vec(lb).unwrap());
+    let (la, lb) = (tensor_to_vec(la).unwrap(), tensor_to_vec(lb).unwrap());
+    assert_eq!(la, lb);
+
+    // Training the stage alone moves the draws' mean and leaves the rest of the flow, which the
+    // log-determinant reads (couplings, actnorms, output scale), bitwise as it was.
+    let mut refine_only = refined_config.clone();
+    refine_only.train_refine_only = true;
+    let mut stage_trainer = ApsTrainer::new(
+        train_config(3, 4, 1e-2, 1, 0.0, 7),
+        &refine_only,
+        NoiseSchedule::linear_default(),
+        refined.clone(),
+        &device,
+    )
+    .unwrap();
+    while !stage_trainer.finished() {
+        stage_trainer.train_step(&data, &prior).unwrap();
+    }
+    let (xc, lc) = stage_trainer.model().valid().forward(z, cond);
+    let moved = tensor_to_vec(xc)
+        .unwrap()
+        .iter()
+        .zip(&xb)
+        .map(|(c, b)| (c - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        moved > 1e-4,
+        "the refine stage did not train (moved {moved})"
+    );
+    assert_eq!(
+        tensor_to_vec(lc).unwrap(),
+        lb,
+        "the frozen part of the flow changed"
+    );
+    let mut no_stage = config.clone();
+    no_stage.train_refine_only = true;
+    let err = ApsTrainer::new(
+        train_config(1, 4, 1e-2, 1, 0.0, 7),
+        &no_stage,
+        NoiseSchedule::linear_default(),
+        original,
+        &device,
+    )
+    .err()
+    .expect("refine-only training of a flow without a refine stage")
+    .to_string();
+    assert!(err.contains("refine_net"), "{err}");
 
     // A flow that already has the stage cannot have it added again.
     let twice = dir.join("twice");
@@ -536,28 +579,59 @@ fn train_aps_resumes_and_reconstructs() {
         flow["mean_net"],
         json(&straight.join("config.json"))["flow"]["mean_net"]
     );
+    // --train-refine-only trains that stage of a flow that has one, and only such a flow.
+    let stage_only = dir.join("stage-only");
+    train_aps(
+        &data,
+        &prior,
+        &stage_only,
+        "2",
+        &[
+            "--init-from",
+            refined.to_str().unwrap(),
+            "--train-refine-only",
+        ],
+    );
+    assert_eq!(
+        json(&stage_only.join("config.json"))["train_refine_only"],
+        true
+    );
+    fails(
+        args![
+            "train-aps",
+            "--prior",
+            prior,
+            "--data",
+            data,
+            "--out",
+            dir.join("no-stage"),
+            "--init-from",
+            straight,
+            "--train-refine-only"
+        ],
+        &["train_refine_only", "refine_net"],
+    );
     // --resume keeps the run's model: options that would change it are refused, not ignored.
-    for (flag, value) in [
-        ("--refine-net-width", "4"),
-        ("--sampling-phase-rotations", "4"),
+    for extra in [
+        &["--refine-net-width", "4"][..],
+        &["--sampling-phase-rotations", "4"],
+        &["--train-refine-only"],
     ] {
-        fails(
-            args![
-                "train-aps",
-                "--prior",
-                prior,
-                "--data",
-                data,
-                "--out",
-                refined,
-                "--steps",
-                "4",
-                "--resume",
-                flag,
-                value
-            ],
-            &[flag, "--resume keeps"],
-        );
+        let mut cmd = args![
+            "train-aps",
+            "--prior",
+            prior,
+            "--data",
+            data,
+            "--out",
+            refined,
+            "--steps",
+            "4",
+            "--resume"
+        ]
+        .to_vec();
+        cmd.extend(extra.iter().map(std::ffi::OsStr::new));
+        fails(&cmd, &[extra[0], "--resume keeps"]);
     }
     // It starts a run; continuing one is --resume's.
     fails(

@@ -144,6 +144,10 @@ pub struct ApsModelConfig {
     /// pull on the mean. Half the batch's measurements are distinct.
     #[serde(default)]
     pub antithetic_latents: bool,
+    /// Training moves only the second mean stage (`flow.refine_net`): the rest of the flow is
+    /// frozen, so the new stage can take a larger learning rate than the trained one would bear.
+    #[serde(default)]
+    pub train_refine_only: bool,
     /// The diffusion prior it was distilled from (a path, for the model card).
     pub prior: String,
     /// What sampling draws over by default ([`ApsSampler::with_symmetries`]).
@@ -173,6 +177,13 @@ impl ApsModelConfig {
         }
         for g in self.sampling_symmetries.orbit()? {
             g.check_channels(self.flow.in_channels)?;
+        }
+        if self.train_refine_only && self.flow.refine_net.is_none() {
+            return Err(Error::invalid(
+                "APS train_refine_only",
+                "a flow with a refine_net",
+                "a flow without one",
+            ));
         }
         if self.flow.cond_channels != self.flow.in_channels + 1 {
             return Err(Error::invalid(

@@ -94,6 +94,19 @@ impl Default for FlowConfig {
 }
 
 impl FlowConfig {
+    /// A mean stage's U-Net (`field`) must be valid and map the flow's images to themselves.
+    fn check_stage_shape(&self, field: &str, unet: &UNetConfig) -> Result<()> {
+        unet.validate()?;
+        if [unet.in_channels, unet.image_size] != [self.in_channels, self.image_size] {
+            return Err(Error::invalid(
+                format!("flow {field} [in_channels, image_size]"),
+                format!("the flow's [{}, {}]", self.in_channels, self.image_size),
+                format!("[{}, {}]", unet.in_channels, unet.image_size),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks that the configuration describes a buildable flow.
     pub fn validate(&self) -> Result<()> {
         if !(1..=2).contains(&self.in_channels) {
@@ -141,17 +154,9 @@ impl FlowConfig {
             ));
         }
         if let Some(unet) = &self.mean_net {
-            unet.validate()?;
-            if [unet.in_channels, unet.image_size] != [self.in_channels, self.image_size] {
-                return Err(Error::invalid(
-                    "flow mean_net [in_channels, image_size]",
-                    format!("the flow's [{}, {}]", self.in_channels, self.image_size),
-                    format!("[{}, {}]", unet.in_channels, unet.image_size),
-                ));
-            }
+            self.check_stage_shape("mean_net", unet)?;
         }
         if let Some(unet) = &self.refine_net {
-            unet.validate()?;
             if self.mean_net.is_none() {
                 return Err(Error::invalid(
                     "flow refine_net",
@@ -159,13 +164,7 @@ impl FlowConfig {
                     "mean_net none",
                 ));
             }
-            if [unet.in_channels, unet.image_size] != [self.in_channels, self.image_size] {
-                return Err(Error::invalid(
-                    "flow refine_net [in_channels, image_size]",
-                    format!("the flow's [{}, {}]", self.in_channels, self.image_size),
-                    format!("[{}, {}]", unet.in_channels, unet.image_size),
-                ));
-            }
+            self.check_stage_shape("refine_net", unet)?;
         }
         if self.mean_unmeasured_only && (self.mean_net.is_none() || self.in_channels != 2) {
             return Err(Error::invalid(
@@ -770,6 +769,22 @@ impl ConditionalFlow {
             logdet = logdet + ld;
         }
         (mu + h, logdet)
+    }
+
+    /// The same flow with every parameter frozen but the second mean stage's, so training moves
+    /// only μ₂: the first stage and the covariance stay as trained, and nothing is
+    /// back-propagated through them (μ₁ enters μ₂ as a constant).
+    pub fn freeze_all_but_refine(self) -> Self {
+        let refine = self.refine.clone();
+        Self {
+            refine,
+            ..self.freeze()
+        }
+    }
+
+    /// True when the flow has a second mean stage.
+    pub fn has_refine_stage(&self) -> bool {
+        self.refine.is_some()
     }
 
     /// z = G⁻¹(x; c) (the inverse of [`Self::forward`]).

@@ -50,6 +50,17 @@ impl ApsTerms {
     }
 }
 
+/// `flow` on the autodiff device in training mode, frozen but for its refine stage when the
+/// model trains that alone.
+fn trainable(flow: ConditionalFlow, config: &ApsModelConfig, device: &Device) -> ConditionalFlow {
+    let flow = flow.valid().to_device(&device.clone().autodiff()).train();
+    if config.train_refine_only {
+        flow.freeze_all_but_refine()
+    } else {
+        flow
+    }
+}
+
 /// The APS flow's training state: flow, EMA copy, optimizer, step counter.
 pub struct ApsTrainer {
     config: TrainConfig,
@@ -99,7 +110,7 @@ impl ApsTrainer {
                 end,
             ));
         }
-        let model = flow.valid().to_device(&device.clone().autodiff()).train();
+        let model = trainable(flow, model_config, device);
         let ema = model.valid().to_device(device);
         let timestep_sampler =
             TimestepDistribution::inverse_sigma(&schedule, bound.min_timestep..end)?;
@@ -125,10 +136,7 @@ impl ApsTrainer {
         optimizer: ModuleOptimizer,
         step: usize,
     ) -> Self {
-        self.model = model
-            .valid()
-            .to_device(&self.device.clone().autodiff())
-            .train();
+        self.model = trainable(model, &self.model_config, &self.device);
         self.ema = ema.valid().to_device(&self.device);
         self.optimizer = optimizer;
         self.step = step;

@@ -98,6 +98,12 @@ pub struct TrainApsArgs {
     /// for the amortised mapping without starting over.
     #[arg(long, default_value_t = 0, help_heading = "Flow")]
     refine_net_width: usize,
+    /// Train only the refine stage (needs one: --refine-net-width, or a model that has it): the
+    /// rest of the flow is frozen, so the new stage can take a larger --lr than the trained
+    /// stage would bear, and a step skips the first stage's backward pass. --resume keeps the
+    /// run's setting.
+    #[arg(long, help_heading = "Flow")]
+    train_refine_only: bool,
     /// Prior bound: smallest diffusion timestep drawn (0: the whole bound). Timesteps are drawn
     /// with probability ∝ 1/σ_t and weighted back (importance sampling).
     #[arg(long, default_value_t = 0, help_heading = "Prior term")]
@@ -120,9 +126,9 @@ pub struct TrainApsArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, help_heading = "Prior term")]
     antithetic_latents: bool,
     /// Start from the weights of an APS model (its flow architecture, operator family and prior
-    /// term are kept; the options above are ignored, but for --refine-net-width) with a fresh
-    /// optimizer and learning-rate schedule: continues a model whose checkpoint is gone, or
-    /// fine-tunes a shipped one.
+    /// term are kept; the options above are ignored, but for --refine-net-width and
+    /// --train-refine-only) with a fresh optimizer and learning-rate schedule: continues a model
+    /// whose checkpoint is gone, or fine-tunes a shipped one.
     #[arg(long, value_name = "APS_MODEL_DIR")]
     init_from: Option<PathBuf>,
     /// Optimizer steps in all.
@@ -285,6 +291,13 @@ fn check_resume_keeps_the_model(
             }
         );
     }
+    if args.train_refine_only && !config.train_refine_only {
+        anyhow::bail!(
+            "--train-refine-only: the run in {} trains the whole flow, and --resume keeps that; \
+             start a refine-only run from its finished model with --init-from",
+            args.out.display()
+        );
+    }
     Ok(())
 }
 
@@ -367,6 +380,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             ),
             _ => {}
         }
+        config.train_refine_only = args.train_refine_only;
         config.sampling_symmetries = SamplingSymmetries {
             mirror: args.flips != Flips::None,
             phase_rotations: args
@@ -434,6 +448,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             },
             prior: args.prior.display().to_string(),
             antithetic_latents: args.antithetic_latents,
+            train_refine_only: args.train_refine_only,
             sampling_symmetries: SamplingSymmetries {
                 mirror: args.flips != Flips::None,
                 phase_rotations: args.sampling_phase_rotations.unwrap_or(1),
