@@ -782,11 +782,6 @@ impl ConditionalFlow {
         }
     }
 
-    /// True when the flow has a second mean stage.
-    pub fn has_refine_stage(&self) -> bool {
-        self.refine.is_some()
-    }
-
     /// z = G⁻¹(x; c) (the inverse of [`Self::forward`]).
     pub fn inverse(&self, x: Tensor<4>, cond: Tensor<4>) -> Result<Tensor<4>> {
         let FlowCondition {
