@@ -483,6 +483,19 @@ fn tiny_prior(dir: &TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
     (data, prior)
 }
 
+/// `train-aps --prior P --data D --out O EXTRA…` must fail with every needle in its error.
+fn train_aps_fails(
+    prior: &std::path::Path,
+    data: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+    needles: &[&str],
+) {
+    let mut a = args!["train-aps", "--prior", prior, "--data", data, "--out", out].to_vec();
+    a.extend_from_slice(extra);
+    fails(&a, needles);
+}
+
 fn train_aps(
     data: &std::path::Path,
     prior: &std::path::Path,
@@ -596,19 +609,11 @@ fn train_aps_resumes_and_reconstructs() {
         json(&stage_only.join("config.json"))["train_refine_only"],
         true
     );
-    fails(
-        args![
-            "train-aps",
-            "--prior",
-            prior,
-            "--data",
-            data,
-            "--out",
-            dir.join("no-stage"),
-            "--init-from",
-            straight,
-            "--train-refine-only"
-        ],
+    train_aps_fails(
+        &prior,
+        &data,
+        &dir.join("no-stage"),
+        args!["--init-from", straight, "--train-refine-only"],
         &["train_refine_only", "refine_net"],
     );
     // --resume keeps the run's model: options that would change it are refused, not ignored.
@@ -617,67 +622,33 @@ fn train_aps_resumes_and_reconstructs() {
         &["--sampling-phase-rotations", "4"],
         &["--train-refine-only"],
     ] {
-        let mut cmd = args![
-            "train-aps",
-            "--prior",
-            prior,
-            "--data",
-            data,
-            "--out",
-            refined,
-            "--steps",
-            "4",
-            "--resume"
-        ]
-        .to_vec();
+        let mut cmd = args!["--steps", "4", "--resume"].to_vec();
         cmd.extend(extra.iter().map(std::ffi::OsStr::new));
-        fails(&cmd, &[extra[0], "--resume keeps"]);
+        train_aps_fails(&prior, &data, &refined, &cmd, &[extra[0], "--resume keeps"]);
     }
     // It starts a run; continuing one is --resume's.
-    fails(
-        args![
-            "train-aps",
-            "--prior",
-            prior,
-            "--data",
-            data,
-            "--out",
-            tuned,
-            "--init-from",
-            straight,
-            "--resume"
-        ],
+    train_aps_fails(
+        &prior,
+        &data,
+        &tuned,
+        args!["--init-from", straight, "--resume"],
         &["--init-from", "--resume"],
     );
 
     // An existing model is refused without --resume / --force.
-    fails(
-        args![
-            "train-aps",
-            "--prior",
-            prior,
-            "--data",
-            data,
-            "--out",
-            straight,
-            "--steps",
-            "2"
-        ],
+    train_aps_fails(
+        &prior,
+        &data,
+        &straight,
+        args!["--steps", "2"],
         &["already holds a model"],
     );
     // Noise σ = 0 has no likelihood.
-    fails(
-        args![
-            "train-aps",
-            "--prior",
-            prior,
-            "--data",
-            data,
-            "--out",
-            dir.join("z"),
-            "--noise",
-            "0"
-        ],
+    train_aps_fails(
+        &prior,
+        &data,
+        &dir.join("z"),
+        args!["--noise", "0"],
         &["noise σ", "> 0"],
     );
     // Data of another size than the prior's.
@@ -694,18 +665,7 @@ fn train_aps_resumes_and_reconstructs() {
         "--out",
         big
     ]);
-    fails(
-        args![
-            "train-aps",
-            "--prior",
-            prior,
-            "--data",
-            big,
-            "--out",
-            dir.join("b")
-        ],
-        &["32×32", "64×64"],
-    );
+    train_aps_fails(&prior, &big, &dir.join("b"), args![], &["32×32", "64×64"]);
 
     // Reconstruction: mean, std, 3 of the 6 draws kept... up to 4 of them, in the bundle's shape.
     let truth = dir.join("truth.npy");
