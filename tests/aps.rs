@@ -483,15 +483,33 @@ fn tiny_prior(dir: &TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
     (data, prior)
 }
 
+/// `train-aps --prior P --data D --out O`, the part every train-aps command line here shares.
+fn train_aps_command<'a>(
+    data: &'a std::path::Path,
+    prior: &'a std::path::Path,
+    out: &'a std::path::Path,
+) -> Vec<&'a std::ffi::OsStr> {
+    use std::ffi::OsStr;
+    vec![
+        OsStr::new("train-aps"),
+        OsStr::new("--prior"),
+        prior.as_os_str(),
+        OsStr::new("--data"),
+        data.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ]
+}
+
 /// `train-aps --prior P --data D --out O EXTRA…` must fail with every needle in its error.
 fn train_aps_fails(
-    prior: &std::path::Path,
     data: &std::path::Path,
+    prior: &std::path::Path,
     out: &std::path::Path,
     extra: &[&std::ffi::OsStr],
     needles: &[&str],
 ) {
-    let mut a = args!["train-aps", "--prior", prior, "--data", data, "--out", out].to_vec();
+    let mut a = train_aps_command(data, prior, out);
     a.extend_from_slice(extra);
     fails(&a, needles);
 }
@@ -503,14 +521,8 @@ fn train_aps(
     steps: &str,
     extra: &[&str],
 ) -> std::process::Output {
-    let mut a: Vec<&std::ffi::OsStr> = args![
-        "train-aps",
-        "--prior",
-        prior,
-        "--data",
-        data,
-        "--out",
-        out,
+    let mut a = train_aps_command(data, prior, out);
+    a.extend_from_slice(args![
         "--accel",
         "4",
         "--levels",
@@ -529,8 +541,7 @@ fn train_aps(
         "2",
         "--seed",
         "5"
-    ]
-    .to_vec();
+    ]);
     a.extend(extra.iter().map(std::ffi::OsStr::new));
     ok(&a)
 }
@@ -610,8 +621,8 @@ fn train_aps_resumes_and_reconstructs() {
         true
     );
     train_aps_fails(
-        &prior,
         &data,
+        &prior,
         &dir.join("no-stage"),
         args!["--init-from", straight, "--train-refine-only"],
         &["train_refine_only", "refine_net"],
@@ -624,12 +635,12 @@ fn train_aps_resumes_and_reconstructs() {
     ] {
         let mut cmd = args!["--steps", "4", "--resume"].to_vec();
         cmd.extend(extra.iter().map(std::ffi::OsStr::new));
-        train_aps_fails(&prior, &data, &refined, &cmd, &[extra[0], "--resume keeps"]);
+        train_aps_fails(&data, &prior, &refined, &cmd, &[extra[0], "--resume keeps"]);
     }
     // It starts a run; continuing one is --resume's.
     train_aps_fails(
-        &prior,
         &data,
+        &prior,
         &tuned,
         args!["--init-from", straight, "--resume"],
         &["--init-from", "--resume"],
@@ -637,16 +648,16 @@ fn train_aps_resumes_and_reconstructs() {
 
     // An existing model is refused without --resume / --force.
     train_aps_fails(
-        &prior,
         &data,
+        &prior,
         &straight,
         args!["--steps", "2"],
         &["already holds a model"],
     );
     // Noise σ = 0 has no likelihood.
     train_aps_fails(
-        &prior,
         &data,
+        &prior,
         &dir.join("z"),
         args!["--noise", "0"],
         &["noise σ", "> 0"],
@@ -665,7 +676,7 @@ fn train_aps_resumes_and_reconstructs() {
         "--out",
         big
     ]);
-    train_aps_fails(&prior, &big, &dir.join("b"), args![], &["32×32", "64×64"]);
+    train_aps_fails(&big, &prior, &dir.join("b"), args![], &["32×32", "64×64"]);
 
     // Reconstruction: mean, std, 3 of the 6 draws kept... up to 4 of them, in the bundle's shape.
     let truth = dir.join("truth.npy");

@@ -774,8 +774,8 @@ impl ConditionalFlow {
     /// The same flow with every parameter frozen but the second mean stage's, so training moves
     /// only μ₂: the first stage and the covariance stay as trained, and nothing is
     /// back-propagated through them (μ₁ enters μ₂ as a constant).
-    pub fn freeze_all_but_refine(self) -> Self {
-        let refine = self.refine.clone();
+    pub fn freeze_all_but_refine(mut self) -> Self {
+        let refine = self.refine.take();
         Self {
             refine,
             ..self.freeze()
