@@ -387,17 +387,38 @@ fn a_refine_stage_added_to_a_trained_flow_leaves_its_draws_unchanged() {
     // log-determinant reads (couplings, actnorms, output scale), bitwise as it was.
     let mut refine_only = refined_config.clone();
     refine_only.train_refine_only = true;
-    let mut stage_trainer = ApsTrainer::new(
-        train_config(3, 4, 1e-2, 1, 0.0, 7),
-        &refine_only,
-        NoiseSchedule::linear_default(),
-        refined.clone(),
-        &device,
-    )
-    .unwrap();
+    let stage_new = || {
+        ApsTrainer::new(
+            train_config(3, 4, 1e-2, 1, 0.0, 7),
+            &refine_only,
+            NoiseSchedule::linear_default(),
+            refined.clone(),
+            &device,
+        )
+        .unwrap()
+    };
+    let mut stage_trainer = stage_new();
     while !stage_trainer.finished() {
         stage_trainer.train_step(&data, &prior).unwrap();
     }
+    // Interrupted after one step and resumed, it ends bit-identical: the freeze survives resume.
+    let mut first = stage_new();
+    first.train_step(&data, &prior).unwrap();
+    let half = dir.join("stage-half");
+    model_dir::save_aps_checkpoint(&half, &refine_only, &first).unwrap();
+    let mut resumed =
+        model_dir::resume_aps_trainer(&half, &refine_only, stage_new(), &device).unwrap();
+    while !resumed.finished() {
+        resumed.train_step(&data, &prior).unwrap();
+    }
+    let (a, b) = (dir.join("stage-straight"), dir.join("stage-resumed"));
+    model_dir::save_aps_checkpoint(&a, &refine_only, &stage_trainer).unwrap();
+    model_dir::save_aps_checkpoint(&b, &refine_only, &resumed).unwrap();
+    let same = bytes(&a.join("model.safetensors")) == bytes(&b.join("model.safetensors"));
+    assert!(
+        same,
+        "1 + 2 resumed refine-only steps differ from 3 straight steps"
+    );
     let (xc, lc) = stage_trainer.model().valid().forward(z, cond);
     let moved = tensor_to_vec(xc)
         .unwrap()
