@@ -282,9 +282,10 @@ fn shipped_aps_model_is_data_consistent_and_uncertain_where_unmeasured() {
     };
     let (p_aps, p_zf) = (psnr(&est.mean), psnr(&zf));
     eprintln!("APS mean of 16 draws {p_aps:.2} dB, zero-filled {p_zf:.2} dB, k-space variance ratio {ratio:.2}");
-    // Measured here with the shipped weights (2026-12-03, 13 800 steps, drawing over the
-    // model's 16 symmetries): 26.64 dB against 16.69 (+10.0 dB; the 11 600-step weights: 26.36,
-    // and 25.70 with plain draws; the card's seed-2028 frames: +12.6 dB with 64 draws); the bound is a floor any model that
+    // Measured here with the shipped weights (2026-12-04, 20 400 steps, drawing over the
+    // model's 16 symmetries): 27.06 dB against 16.69 (+10.4 dB, variance ratio 31.6; the
+    // 13 800-step weights: 26.64, the 11 600-step weights: 26.36,
+    // and 25.70 with plain draws; the card's seed-2028 frames: +13.3 dB with 64 draws); the bound is a floor any model that
     // fills missing k-space from the prior clears (an earlier shipped version scored +6.8).
     assert!(
         p_aps > p_zf + 5.0,
