@@ -5,6 +5,8 @@
 # For choosing between checkpoints on a decision set and reporting on a test set.
 #
 #   bash bench/aps_mean_psnr.sh MODEL_DIR OUT_DIR [SEEDS...]   # default seeds 2050..2059
+#   APS_ARGS="--conjugate-draws true" NAME=conj bash bench/aps_mean_psnr.sh ...   # other sampling
+#                                      # settings, reported as NAME (default: the model dir's name)
 # Bundles are cached under OUT_DIR/bundles; prints seed,psnr lines and their mean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +17,7 @@ SEEDS=${*:-$(seq 2050 2059)}
 cargo build --release --quiet --bin cinediff
 B=target/release/cinediff
 mkdir -p "$OUT/bundles"
-name=$(basename "$MODEL")
+name=${NAME:-$(basename "$MODEL")}
 echo "seed,psnr" > "$OUT/$name.csv"
 for seed in $SEEDS; do
   d=$OUT/bundles/$seed
@@ -25,7 +27,7 @@ for seed in $SEEDS; do
   [ -d "$d/mri4x" ] ||
     $B simulate --truth "$d/truth.npy" --operator mri --accel 4 --coils 1 --noise 0.01 --seed 0 \
       --out "$d/mri4x" 2>/dev/null
-  $B reconstruct --bundle "$d/mri4x" --method aps --model "$MODEL" --samples 64 --seed 0 \
+  $B reconstruct --bundle "$d/mri4x" --method aps --model "$MODEL" --samples 64 --seed 0 ${APS_ARGS:-} \
     --out "$OUT/runs/$name/$seed" --force 2>/dev/null >/dev/null
   python3 -c "import json,sys; print(f\"$seed,{json.load(open(sys.argv[1]))['mean']['psnr']:.3f}\")" \
     "$OUT/runs/$name/$seed/metrics.json" >> "$OUT/$name.csv"

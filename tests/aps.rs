@@ -18,7 +18,7 @@ use common::*;
 
 use cinediff::aps::{
     ApsModelConfig, ApsSampler, MeasurementFamily, PriorBound, PriorGradient, ProblemSymmetry,
-    APS_KIND,
+    SamplingSymmetries, APS_KIND,
 };
 use cinediff::bundle::{simulate, MaskPattern, OperatorKind, Truth};
 use cinediff::data::Normalization;
@@ -153,7 +153,14 @@ fn closed_form_check(gradient: PriorGradient) {
     // The problem is mirror-symmetric (i.i.d. prior, the mirror of a random pixel mask is one),
     // so the mixture of the flow and its mirror image has the same moments.
     let mirrored = sampler
-        .with_symmetries(ProblemSymmetry::orbit(true, 1).unwrap())
+        .with_symmetries(
+            SamplingSymmetries {
+                mirror: true,
+                ..Default::default()
+            }
+            .orbit()
+            .unwrap(),
+        )
         .unwrap();
     check_moments(&mirrored, &bundle, config_norm, "mirrored draws");
 }
@@ -777,6 +784,45 @@ fn train_aps_resumes_and_reconstructs() {
     let resolved = std::fs::read_to_string(plain.join("config.toml")).unwrap();
     assert!(resolved.contains("mirrored_draws = false"), "{resolved}");
     assert!(resolved.contains("phase_rotations = 4"), "{resolved}");
+    assert!(resolved.contains("conjugate_draws = false"), "{resolved}");
+    let shifted = aps_run(
+        "r-shifted",
+        &[
+            "--conjugate-draws",
+            "true",
+            "--draw-shift",
+            "1,2",
+            "--draw-shift=-3,1",
+        ],
+    );
+    assert_ne!(
+        bytes(&r.join("recon.npy")),
+        bytes(&shifted.join("recon.npy"))
+    );
+    let resolved = std::fs::read_to_string(shifted.join("config.toml")).unwrap();
+    assert!(resolved.contains("conjugate_draws = true"), "{resolved}");
+    assert!(
+        resolved.contains("draw_shifts = [[1, 2], [-3, 1]]"),
+        "{resolved}"
+    );
+    for (shift, needle) in [("1", "expected DY,DX"), ("0,0", "distinct non-zero")] {
+        fails(
+            args![
+                "reconstruct",
+                "--bundle",
+                b,
+                "--method",
+                "aps",
+                "--model",
+                straight,
+                "--draw-shift",
+                shift,
+                "--out",
+                dir.join("r-bad-shift")
+            ],
+            &["draw", needle],
+        );
+    }
     fails(
         args![
             "reconstruct",
@@ -917,81 +963,147 @@ fn npy_shape(path: &std::path::Path) -> Vec<usize> {
 }
 
 /// The transformed conditioning is the conditioning of the transformed problem, built
-/// independently: the image g x = e^{iφ} P x (columns reversed) measured through the k-space
-/// columns that P maps the original ones to, for even and odd widths; an image-domain pattern
-/// (inpainting) mirrors like the image; and g⁻¹ undoes g on a draw.
+/// independently: the image g x = S_d e^{iφ} C(P x) (columns reversed, conjugated, rotated,
+/// shifted circularly) measured through the k-space samples that g maps the original ones to —
+/// P negates k_x, C negates k, a shift keeps them — for even and odd sizes and a 2-D k-space
+/// mask; an image-domain pattern (inpainting) mirrors and shifts like the image; and g⁻¹ undoes g
+/// on a draw.
 #[test]
 fn symmetry_conditioning_is_the_conditioning_of_the_transformed_measurement() {
     use cinediff::physics::masks::Mask;
     use cinediff::physics::mri::CartesianMri;
     use cinediff::physics::operator::LinearOperator;
     use rand::Rng;
+    let max_diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f32, f32::max)
+    };
     for [h, w] in [[6usize, 8usize], [5, 7]] {
         let mut rng = substream(31, w as u64);
         let x: Vec<Complex32> = (0..h * w)
             .map(|_| Complex32::new(rng.random::<f32>() - 0.5, rng.random::<f32>() - 0.5))
             .collect();
-        let lines: Vec<bool> = (0..w).map(|_| rng.random_bool(0.5)).collect();
-        let cond_of = |x: &[Complex32], lines: &[bool]| {
-            let mask: Vec<bool> = (0..h).flat_map(|_| lines.iter().copied()).collect();
-            let op = CartesianMri::new(Mask::new([h, w], mask.clone()).unwrap()).unwrap();
+        let mask: Vec<bool> = (0..h * w).map(|_| rng.random_bool(0.5)).collect();
+        let cond_of = |x: &[Complex32], mask: &[bool]| {
+            let op = CartesianMri::new(Mask::new([h, w], mask.to_vec()).unwrap()).unwrap();
             let aty = op.adjoint(&op.forward(x).unwrap()).unwrap();
             let mut c: Vec<f32> = aty.iter().map(|v| v.re).collect();
             c.extend(aty.iter().map(|v| v.im));
             c.extend(mask.iter().map(|&m| if m { 1.0 } else { 0.0 }));
             c
         };
-        let g = ProblemSymmetry {
-            mirror: true,
-            phase: 0.7,
-        };
-        let rotation = Complex32::from_polar(1.0, 0.7);
-        let gx: Vec<Complex32> = x
-            .chunks_exact(w)
-            .flat_map(|r| r.iter().rev().map(|v| v * rotation))
-            .collect();
-        // Column j of the centred grid holds frequency j − ⌊W/2⌋; P negates it.
-        let mirrored_lines: Vec<bool> = (0..w).map(|j| lines[(2 * (w / 2) + w - j) % w]).collect();
-        let expected = cond_of(&gx, &mirrored_lines);
-        let original = cond_of(&x, &lines);
-        let got = g
-            .conditioning(&original, 2, [h, w], OperatorKind::Mri)
-            .unwrap();
-        let max_diff = |a: &[f32], b: &[f32]| {
-            a.iter()
-                .zip(b)
-                .map(|(p, q)| (p - q).abs())
-                .fold(0.0f32, f32::max)
-        };
-        assert!(
-            max_diff(&expected, &got) < 1e-5,
-            "{h}×{w}: {}",
-            max_diff(&expected, &got)
-        );
-        let mut back = got[..2 * h * w].to_vec();
-        g.invert_images(&mut back, 2, [h, w]).unwrap();
-        assert!(max_diff(&back, &original[..2 * h * w]) < 1e-5);
-        let inpaint = ProblemSymmetry {
-            mirror: true,
-            phase: 0.0,
+        let original = cond_of(&x, &mask);
+        for (mirror, conjugate, phase, shift) in [
+            (true, false, 0.7, [0, 0]),
+            (false, true, 0.0, [0, 0]),
+            (true, true, -1.1, [0, 0]),
+            (false, false, 0.0, [2, -3]),
+            (true, true, 2.0, [-1, 4]),
+        ] {
+            let g = ProblemSymmetry {
+                mirror,
+                conjugate,
+                phase,
+                shift,
+            };
+            let rotation = Complex32::from_polar(1.0, phase);
+            let at = |r: i32, n: i32| {
+                let (r, n) = (
+                    r.rem_euclid(h as i32) as usize,
+                    n.rem_euclid(w as i32) as usize,
+                );
+                let n = if mirror { w - 1 - n } else { n };
+                let v = x[r * w + n];
+                rotation * if conjugate { v.conj() } else { v }
+            };
+            let gx: Vec<Complex32> = (0..h as i32)
+                .flat_map(|r| (0..w as i32).map(move |n| (r, n)))
+                .map(|(r, n)| at(r - shift[0], n - shift[1]))
+                .collect();
+            // Row i / column j of the centred grid holds frequency i − ⌊H/2⌋ / j − ⌊W/2⌋.
+            let negate = |i: usize, n: usize| (2 * (n / 2) + n - i) % n;
+            let g_mask: Vec<bool> = (0..h * w)
+                .map(|p| {
+                    let (mut i, mut j) = (p / w, p % w);
+                    if mirror != conjugate {
+                        j = negate(j, w);
+                    }
+                    if conjugate {
+                        i = negate(i, h);
+                    }
+                    mask[i * w + j]
+                })
+                .collect();
+            let expected = cond_of(&gx, &g_mask);
+            let got = g
+                .conditioning(&original, 2, [h, w], OperatorKind::Mri)
+                .unwrap();
+            let what = format!("{h}×{w} {g:?}");
+            assert!(
+                max_diff(&expected, &got) < 1e-5,
+                "{what}: {}",
+                max_diff(&expected, &got)
+            );
+            let mut back = got[..2 * h * w].to_vec();
+            g.invert_images(&mut back, 2, [h, w]).unwrap();
+            assert!(max_diff(&back, &original[..2 * h * w]) < 1e-5, "{what}");
+            // An image-domain pattern moves with the image.
+            let inpaint = g
+                .conditioning(&original, 2, [h, w], OperatorKind::Inpaint)
+                .unwrap();
+            let pixel = |c: &[f32], r: usize, n: usize| c[2 * h * w + r * w + n];
+            let (r, n) = ((1 + shift[0]).rem_euclid(h as i32) as usize, {
+                let n0 = if mirror { w - 2 } else { 1 };
+                (n0 as i32 + shift[1]).rem_euclid(w as i32) as usize
+            });
+            assert_eq!(pixel(&inpaint, r, n), pixel(&original, 1, 1), "{what}");
         }
-        .conditioning(&expected, 2, [h, w], OperatorKind::Inpaint)
-        .unwrap();
-        assert_eq!(inpaint[2 * h * w + 1], expected[2 * h * w + w - 2]);
     }
-    let g = ProblemSymmetry::orbit(true, 2).unwrap();
+    let orbit = |mirror, phase_rotations, conjugate, shifts: Vec<[i32; 2]>| {
+        SamplingSymmetries {
+            mirror,
+            phase_rotations,
+            conjugate,
+            shifts,
+        }
+        .orbit()
+    };
+    let g = orbit(true, 2, false, vec![]).unwrap();
     assert_eq!(g.len(), 4);
     assert_eq!(g[0], ProblemSymmetry::IDENTITY);
     assert!(g[1].mirror && g[1].phase == 0.0);
+    let g = orbit(true, 2, true, vec![[1, 2]]).unwrap();
+    assert_eq!(g.len(), 16);
+    assert!(g[2].conjugate && !g[2].mirror && g[2].shift == [0, 0]);
+    assert_eq!(g[8].shift, [1, 2]);
     assert!(g[0]
         .conditioning(&[0.0; 10], 2, [2, 2], OperatorKind::Mri)
         .is_err());
-    assert!(ProblemSymmetry::orbit(false, 0).is_err());
-    let real = ProblemSymmetry {
-        mirror: false,
-        phase: 1.0,
+    assert!(orbit(false, 0, false, vec![]).is_err());
+    assert!(orbit(false, 1, false, vec![[0, 0]]).is_err());
+    assert!(orbit(false, 1, false, vec![[1, 1], [1, 1]]).is_err());
+    assert!(orbit(false, 1, false, vec![[33, 0]]).is_err());
+    for real in [
+        ProblemSymmetry {
+            phase: 1.0,
+            ..ProblemSymmetry::IDENTITY
+        },
+        ProblemSymmetry {
+            conjugate: true,
+            ..ProblemSymmetry::IDENTITY
+        },
+    ] {
+        assert!(real
+            .conditioning(&[0.0; 8], 1, [2, 2], OperatorKind::Denoise)
+            .is_err());
+    }
+    let shifted = ProblemSymmetry {
+        shift: [0, 2],
+        ..ProblemSymmetry::IDENTITY
     };
-    assert!(real
-        .conditioning(&[0.0; 8], 1, [2, 2], OperatorKind::Denoise)
+    assert!(shifted
+        .conditioning(&[0.0; 32], 1, [4, 4], OperatorKind::Superres)
         .is_err());
 }

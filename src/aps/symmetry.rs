@@ -1,5 +1,7 @@
 //! Symmetries of a measurement problem that a trained flow is not built to respect: the
-//! left–right mirror P and a global phase e^{iφ}. For a symmetry g of both the prior (the training
+//! left–right mirror P, complex conjugation C, a global phase e^{iφ} and small circular shifts
+//! S_d (the flow's squeeze levels make it equivariant to shifts by multiples of 2^levels only).
+//! For a symmetry g of both the prior (the training
 //! distribution holds g x whenever it holds x) and the likelihood (A g = g′ A for a map g′ of the
 //! measurements that keeps the noise's law), the posterior of the transformed problem is the
 //! image of the posterior under g, so g⁻¹ G(z; c(g′ y)) is another posterior draw. An amortised
@@ -14,9 +16,10 @@ use crate::bundle::OperatorKind;
 use crate::error::{Error, Result};
 
 /// The symmetries of a model's training data that its sampling draws over by default (an APS
-/// model's `config.json`; `reconstruct --mirrored-draws / --phase-rotations` override them).
-/// For multi-coil MRI the mirror also assumes the coil layout's mirror image is one the model saw.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// model's `config.json`; `reconstruct --mirrored-draws / --phase-rotations / --conjugate-draws /
+/// --draw-shift` override them). For multi-coil MRI the mirror and the shifts also assume that
+/// the coil layout's mirror image or shifted copy is one the model saw.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamplingSymmetries {
     /// The data hold mirror images (the model was trained with horizontal flips).
@@ -24,6 +27,14 @@ pub struct SamplingSymmetries {
     /// Global phases to draw over (1: none); > 1 for complex data whose global phase is
     /// arbitrary (MRI's receiver phase).
     pub phase_rotations: usize,
+    /// Complex data whose phase is as likely negated (x and x̄ equally likely): draw from the
+    /// conjugated problem too.
+    #[serde(default)]
+    pub conjugate: bool,
+    /// Circular shifts `[dy, dx]` (pixels) drawn over besides the unshifted problem, for data
+    /// whose content is as likely a few pixels off (a patient's position in the field of view).
+    #[serde(default)]
+    pub shifts: Vec<[i32; 2]>,
 }
 
 impl Default for SamplingSymmetries {
@@ -31,62 +42,109 @@ impl Default for SamplingSymmetries {
         Self {
             mirror: false,
             phase_rotations: 1,
+            conjugate: false,
+            shifts: Vec::new(),
         }
     }
 }
 
+/// Most global phases an orbit draws over.
+const MAX_PHASES: usize = 64;
+/// Most extra shifts an orbit draws over.
+const MAX_SHIFTS: usize = 16;
+/// Largest shift along an axis, in pixels.
+const MAX_SHIFT: i32 = 32;
+
 impl SamplingSymmetries {
-    /// [`ProblemSymmetry::orbit`] of these settings.
+    /// The draws' orbit, identity first: for each shift (none, then `shifts`), each phase
+    /// φ_k = 2πk/`phase_rotations`, unconjugated then (with `conjugate`) conjugated, each
+    /// unmirrored then (with `mirror`) mirrored. Fails for 0 or more than 64 phases, more than 16
+    /// shifts, a shift beyond ±32 pixels, a repeated or zero shift.
     pub fn orbit(&self) -> Result<Vec<ProblemSymmetry>> {
-        ProblemSymmetry::orbit(self.mirror, self.phase_rotations)
+        let phases = self.phase_rotations;
+        if phases == 0 || phases > MAX_PHASES {
+            return Err(Error::invalid(
+                "APS phase rotations",
+                format!("1..={MAX_PHASES}"),
+                phases,
+            ));
+        }
+        if self.shifts.len() > MAX_SHIFTS {
+            return Err(Error::invalid(
+                "APS draw shifts",
+                format!("at most {MAX_SHIFTS}"),
+                self.shifts.len(),
+            ));
+        }
+        for (i, &s) in self.shifts.iter().enumerate() {
+            if s == [0, 0] || s.iter().any(|d| d.abs() > MAX_SHIFT) || self.shifts[..i].contains(&s)
+            {
+                return Err(Error::invalid(
+                    "APS draw shift",
+                    format!("distinct non-zero [dy, dx] within ±{MAX_SHIFT} pixels"),
+                    format!("{s:?}"),
+                ));
+            }
+        }
+        let mut out = Vec::new();
+        for shift in std::iter::once([0, 0]).chain(self.shifts.iter().copied()) {
+            for k in 0..phases {
+                let phase = TAU * k as f32 / phases as f32;
+                for conjugate in [false, true] {
+                    if conjugate && !self.conjugate {
+                        continue;
+                    }
+                    for mirror in [false, true] {
+                        if mirror && !self.mirror {
+                            continue;
+                        }
+                        out.push(ProblemSymmetry {
+                            mirror,
+                            conjugate,
+                            phase,
+                            shift,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
-/// g x = e^{iφ}·(P x if `mirror`), with (P x)[r, n] = x[r, W − 1 − n].
+/// g x = S_d e^{iφ} C(P x): P mirrors left–right ((P x)[r, n] = x[r, W − 1 − n]) if `mirror`,
+/// C conjugates if `conjugate`, then the global phase, then S_d shifts circularly by
+/// `shift` = d ((S_d x)[r, n] = x[r − d_y, n − d_x], indices mod H, W).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ProblemSymmetry {
     /// Mirror left–right.
     pub mirror: bool,
+    /// Complex conjugate (complex images only).
+    pub conjugate: bool,
     /// Global phase φ in radians (complex images only).
     pub phase: f32,
+    /// Circular shift `[dy, dx]` in pixels.
+    pub shift: [i32; 2],
 }
 
 impl ProblemSymmetry {
     /// g = identity.
     pub const IDENTITY: Self = Self {
         mirror: false,
+        conjugate: false,
         phase: 0.0,
+        shift: [0, 0],
     };
 
-    /// The draws' orbit: phases φ_k = 2πk/`phases` (k < `phases`), each unmirrored and, with
-    /// `mirror`, mirrored; the identity first, the mirror second.
-    pub fn orbit(mirror: bool, phases: usize) -> Result<Vec<Self>> {
-        if phases == 0 || phases > 64 {
-            return Err(Error::invalid("APS phase rotations", "1..=64", phases));
-        }
-        let mut out = Vec::with_capacity(2 * phases);
-        for k in 0..phases {
-            let phase = TAU * k as f32 / phases as f32;
-            out.push(Self {
-                mirror: false,
-                phase,
-            });
-            if mirror {
-                out.push(Self {
-                    mirror: true,
-                    phase,
-                });
-            }
-        }
-        Ok(out)
-    }
-
     /// The conditioning `[channels + 1, h, w]` (Aᴴy in network units, then the sampling pattern)
-    /// of the transformed problem. Aᴴ′y′ = g Aᴴy: the phase commutes with every linear operator
-    /// and leaves circular complex noise's law unchanged; for MRI F P = D R F with R: k_x ↦ −k_x
-    /// and D a phase, so the mirrored problem samples the centred grid's k-space columns
-    /// j ↦ (2⌊W/2⌋ − j) mod W, while image-domain patterns (scan lines, inpainting) mirror like
-    /// the image.
+    /// of the transformed problem: Aᴴ′y′ = g Aᴴy. The phase commutes with every linear operator
+    /// and leaves circular complex noise's law unchanged. For MRI, F P = D R_x F with R_x:
+    /// k_x ↦ −k_x and D a phase, F C = C R F with R: k ↦ −k, and F S_d = e^{−2πi⟨k, d⟩/N} F: so the
+    /// transformed problem samples the centred grid's k-space columns j ↦ (2⌊W/2⌋ − j) mod W
+    /// once per mirror and conjugation, rows i ↦ (2⌊H/2⌋ − i) mod H per conjugation, and the same
+    /// frequencies after a shift. Image-domain patterns (scan lines, inpainting) mirror and
+    /// shift like the image and do not conjugate. Shifts are refused for super-resolution,
+    /// whose block average is not shift-invariant.
     pub fn conditioning(
         &self,
         cond: &[f32],
@@ -102,33 +160,57 @@ impl ProblemSymmetry {
                 got: vec![cond.len()],
             });
         }
+        self.check_channels(channels)?;
+        if self.shift != [0, 0] && operator == OperatorKind::Superres {
+            return Err(Error::invalid(
+                "APS draw shift",
+                "an operator that commutes with shifts (not super-resolution)",
+                format!("{:?}", self.shift),
+            ));
+        }
         let mut out = cond.to_vec();
-        self.rotate(&mut out[..channels * plane], channels, plane)?;
-        if self.mirror {
-            mirror_rows(&mut out[..channels * plane], w);
-            let pattern = &mut out[channels * plane..];
-            if operator == OperatorKind::Mri {
-                for row in pattern.chunks_exact_mut(w) {
-                    let original = row.to_vec();
-                    for (n, v) in row.iter_mut().enumerate() {
-                        *v = original[(2 * (w / 2) + w - n) % w];
-                    }
+        let (image, pattern) = out.split_at_mut(channels * plane);
+        for channel in image.chunks_exact_mut(plane) {
+            if self.mirror {
+                mirror_rows(channel, w);
+            }
+        }
+        if self.conjugate {
+            negate(&mut image[plane..]);
+        }
+        self.rotate(image, channels, plane)?;
+        for channel in image.chunks_exact_mut(plane) {
+            shift_plane(channel, [h, w], self.shift);
+        }
+        if operator == OperatorKind::Mri {
+            if self.mirror != self.conjugate {
+                reindex_columns(pattern, w);
+            }
+            if self.conjugate {
+                let original = pattern.to_vec();
+                for (i, row) in pattern.chunks_exact_mut(w).enumerate() {
+                    let source = (2 * (h / 2) + h - i) % h;
+                    row.copy_from_slice(&original[source * w..(source + 1) * w]);
                 }
-            } else {
+            }
+        } else {
+            if self.mirror {
                 mirror_rows(pattern, w);
             }
+            shift_plane(pattern, [h, w], self.shift);
         }
         Ok(out)
     }
 
-    /// g⁻¹ applied in place to images `[n, channels, h, w]` (network units).
+    /// g⁻¹ = P C e^{−iφ} S_{−d} applied in place to images `[n, channels, h, w]` (network units).
     pub fn invert_images(
         &self,
         images: &mut [f32],
         channels: usize,
         [h, w]: [usize; 2],
     ) -> Result<()> {
-        let size = channels * h * w;
+        let plane = h * w;
+        let size = channels * plane;
         if size == 0 || !images.len().is_multiple_of(size) {
             return Err(Error::Shape {
                 what: "APS draws".into(),
@@ -136,25 +218,32 @@ impl ProblemSymmetry {
                 got: vec![images.len()],
             });
         }
-        let inverse = Self {
-            mirror: self.mirror,
+        let unrotate = Self {
             phase: -self.phase,
+            ..Self::IDENTITY
         };
+        let back = [-self.shift[0], -self.shift[1]];
         for image in images.chunks_exact_mut(size) {
-            // P and the phase commute, so the order does not matter.
+            for channel in image.chunks_exact_mut(plane) {
+                shift_plane(channel, [h, w], back);
+            }
+            unrotate.rotate(image, channels, plane)?;
+            if self.conjugate {
+                negate(&mut image[plane..]);
+            }
             if self.mirror {
                 mirror_rows(image, w);
             }
-            inverse.rotate(image, channels, h * w)?;
         }
         Ok(())
     }
 
-    /// Fails for a phase rotation of a real model (`channels` ≠ 2): a real image has no phase.
+    /// Fails for a phase rotation or conjugation of a real model (`channels` ≠ 2): a real
+    /// image has no phase.
     pub fn check_channels(&self, channels: usize) -> Result<()> {
-        if self.phase != 0.0 && channels != 2 {
+        if (self.phase != 0.0 || self.conjugate) && channels != 2 {
             return Err(Error::invalid(
-                "APS phase rotation",
+                "APS phase rotation or conjugation",
                 "a complex model (2 channels)",
                 format!("{channels} channel(s)"),
             ));
@@ -176,6 +265,39 @@ impl ProblemSymmetry {
             *b = x * sin + y * cos;
         }
         Ok(())
+    }
+}
+
+/// Every value negated (the imaginary channel of a conjugated image).
+fn negate(values: &mut [f32]) {
+    for v in values {
+        *v = -*v;
+    }
+}
+
+/// Every row's centred-grid column j replaced by column (2⌊W/2⌋ − j) mod W (k_x ↦ −k_x).
+fn reindex_columns(values: &mut [f32], w: usize) {
+    for row in values.chunks_exact_mut(w) {
+        let original = row.to_vec();
+        for (n, v) in row.iter_mut().enumerate() {
+            *v = original[(2 * (w / 2) + w - n) % w];
+        }
+    }
+}
+
+/// One `[h, w]` plane shifted circularly: out[r, n] = in[r − dy, n − dx] (indices mod h, w).
+fn shift_plane(plane: &mut [f32], [h, w]: [usize; 2], [dy, dx]: [i32; 2]) {
+    if dy == 0 && dx == 0 {
+        return;
+    }
+    let original = plane.to_vec();
+    let wrap = |v: i32, n: usize| (v.rem_euclid(n as i32)) as usize;
+    let (sy, sx) = (wrap(dy, h), wrap(dx, w));
+    for r in 0..h {
+        let from = (r + h - sy) % h;
+        for n in 0..w {
+            plane[r * w + n] = original[from * w + (n + w - sx) % w];
+        }
     }
 }
 

@@ -157,8 +157,13 @@ pub fn run_cell(
             })?;
             let n = settings.aps_samples;
             resolved.push(("samples", SettingValue::Int(n as i64)));
-            let symmetries = aps.config().sampling_symmetries;
+            let symmetries = &aps.config().sampling_symmetries;
             resolved.push(("mirrored_draws", SettingValue::Bool(symmetries.mirror)));
+            resolved.push(("conjugate_draws", SettingValue::Bool(symmetries.conjugate)));
+            resolved.push((
+                "draw_shifts",
+                SettingValue::Text(format!("{:?}", symmetries.shifts)),
+            ));
             resolved.push((
                 "phase_rotations",
                 SettingValue::Int(symmetries.phase_rotations as i64),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use cinediff::aps::{ApsEstimate, ProblemSymmetry};
+use cinediff::aps::{ApsEstimate, SamplingSymmetries};
 use cinediff::baselines::ZeroFilled;
 use cinediff::bundle::Bundle;
 use cinediff::diffusion::{ClippedDenoiser, Denoiser};
@@ -261,6 +261,21 @@ pub struct ReconstructArgs {
     /// both [default: the model's sampling_symmetries].
     #[arg(long, help_heading = "Diffusion methods")]
     phase_rotations: Option<usize>,
+    /// APS: also draw from the complex-conjugated measurement and conjugate back (complex models
+    /// of data whose phase is as likely negated) [default: the model's sampling_symmetries].
+    #[arg(long, action = clap::ArgAction::Set, help_heading = "Diffusion methods")]
+    conjugate_draws: Option<bool>,
+    /// APS: also draw from the measurement of the image shifted circularly by DY,DX pixels
+    /// (repeat for several, e.g. `--draw-shift 1,2 --draw-shift=-2,1`; `none` for no shifts):
+    /// the flow is shift-equivariant only by multiples of 2^levels, so its errors differ and
+    /// average out [default: the model's sampling_symmetries].
+    #[arg(
+        long,
+        value_name = "DY,DX",
+        allow_hyphen_values = true,
+        help_heading = "Diffusion methods"
+    )]
+    draw_shift: Vec<String>,
 }
 
 fn parse_intensity(text: &str) -> Result<IntensityMatch, String> {
@@ -509,6 +524,26 @@ fn insert_resolved(settings: &mut toml::Table, resolved: MethodResolved) {
     }
 }
 
+/// `--draw-shift` values: `DY,DX` each, or `none` (no shifts, clearing the model's default).
+fn parse_draw_shifts(values: &[String]) -> anyhow::Result<Vec<[i32; 2]>> {
+    let mut shifts = Vec::new();
+    for text in values {
+        if text == "none" {
+            continue;
+        }
+        let parsed: Vec<i32> = text
+            .split(',')
+            .map(|p| p.trim().parse::<i32>())
+            .collect::<Result<_, _>>()
+            .unwrap_or_default();
+        match parsed.as_slice() {
+            &[dy, dx] => shifts.push([dy, dx]),
+            _ => anyhow::bail!("--draw-shift {text}: expected DY,DX (two integers) or none"),
+        }
+    }
+    Ok(shifts)
+}
+
 /// Draws of every frame from an APS model (`--model`), their mean and spread.
 fn run_aps(
     args: &ReconstructArgs,
@@ -519,18 +554,36 @@ fn run_aps(
     let device = default_device();
     let sampler = load_aps(dir, &device)
         .with_context(|| format!("loading the APS model {}", dir.display()))?;
-    let defaults = sampler.config().sampling_symmetries;
-    let mirror = args.mirrored_draws.unwrap_or(defaults.mirror);
-    let phases = args.phase_rotations.unwrap_or(defaults.phase_rotations);
-    let orbit = ProblemSymmetry::orbit(mirror, phases).context("--phase-rotations")?;
+    let defaults = &sampler.config().sampling_symmetries;
+    let symmetries = SamplingSymmetries {
+        mirror: args.mirrored_draws.unwrap_or(defaults.mirror),
+        phase_rotations: args.phase_rotations.unwrap_or(defaults.phase_rotations),
+        conjugate: args.conjugate_draws.unwrap_or(defaults.conjugate),
+        shifts: if args.draw_shift.is_empty() {
+            defaults.shifts.clone()
+        } else {
+            parse_draw_shifts(&args.draw_shift)?
+        },
+    };
+    let orbit = symmetries
+        .orbit()
+        .context("--phase-rotations / --draw-shift")?;
     let sampler = sampler
         .with_symmetries(orbit)
-        .context("--phase-rotations")?;
+        .context("--phase-rotations / --conjugate-draws")?;
+    let (mirror, phases) = (symmetries.mirror, symmetries.phase_rotations);
     let family = &sampler.config().family;
     settings.insert("model".into(), dir.display().to_string().into());
     settings.insert("samples".into(), (args.samples as i64).into());
     settings.insert("mirrored_draws".into(), mirror.into());
     settings.insert("phase_rotations".into(), (phases as i64).into());
+    settings.insert("conjugate_draws".into(), symmetries.conjugate.into());
+    let shifts: Vec<toml::Value> = symmetries
+        .shifts
+        .iter()
+        .map(|&[dy, dx]| toml::Value::Array(vec![(dy as i64).into(), (dx as i64).into()]))
+        .collect();
+    settings.insert("draw_shifts".into(), toml::Value::Array(shifts));
     settings.insert(
         "trained_for".into(),
         format!(

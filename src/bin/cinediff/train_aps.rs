@@ -386,6 +386,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             phase_rotations: args
                 .sampling_phase_rotations
                 .unwrap_or(config.sampling_symmetries.phase_rotations),
+            ..config.sampling_symmetries.clone()
         };
         config.validate()?;
         check_flow_fits_data("--init-from", init, &config, channels, size)?;
@@ -452,6 +453,7 @@ pub fn run(args: TrainApsArgs) -> anyhow::Result<()> {
             sampling_symmetries: SamplingSymmetries {
                 mirror: args.flips != Flips::None,
                 phase_rotations: args.sampling_phase_rotations.unwrap_or(1),
+                ..SamplingSymmetries::default()
             },
         };
         config.validate()?;
