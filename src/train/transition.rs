@@ -7,7 +7,8 @@
 //! time reversal, a random frame stride in 1..=`max_stride` (so the model sees motion faster than
 //! the training data's, as in a sequence acquired at a lower frame rate or a faster heart), and
 //! Gaussian noise of a random level up to `input_noise` on the K input frames (the model is fed
-//! posterior samples, not clean frames, at reconstruction time).
+//! posterior samples, not clean frames, at reconstruction time). Better than that noise: paired
+//! inputs ([`Sequences::with_inputs`]), real posterior samples of the training sequences.
 
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
@@ -22,9 +23,13 @@ use crate::train::{
     build_optimizer, optimization_step, push_flipped, Flips, StepReport, TrainConfig,
 };
 
-/// Training sequences in network space: `count` sequences of `frames` images `[c, h, w]`.
+/// Training sequences in network space: `count` sequences of `frames` images `[c, h, w]`, and
+/// optionally the model's inputs paired with them frame for frame (posterior samples of the same
+/// sequences, say), so that it learns to predict the true next frame from what it is fed at
+/// reconstruction time.
 pub struct Sequences {
     images: ImageBatch,
+    inputs: Option<ImageBatch>,
     frames: usize,
 }
 
@@ -39,7 +44,25 @@ impl Sequences {
                 format!("{n} frames"),
             ));
         }
-        Ok(Self { images, frames })
+        Ok(Self {
+            images,
+            inputs: None,
+            frames,
+        })
+    }
+
+    /// The context frames are drawn from `inputs` (the same shape as the sequences, frame for
+    /// frame), the targets from the sequences.
+    pub fn with_inputs(mut self, inputs: ImageBatch) -> Result<Self> {
+        if inputs.shape() != self.images.shape() {
+            return Err(Error::Shape {
+                what: "transition training inputs (paired with the sequences)".into(),
+                expected: self.images.shape().to_vec(),
+                got: inputs.shape().to_vec(),
+            });
+        }
+        self.inputs = Some(inputs);
+        Ok(self)
     }
 
     /// Number of sequences.
@@ -61,6 +84,14 @@ impl Sequences {
     /// Frame `t` of sequence `s`.
     pub(crate) fn frame(&self, s: usize, t: usize) -> &[f32] {
         self.images.image(s * self.frames + t)
+    }
+
+    /// What the model is fed as frame `t` of sequence `s`: the paired input if there is one.
+    fn input_frame(&self, s: usize, t: usize) -> &[f32] {
+        match &self.inputs {
+            Some(inputs) => inputs.image(s * self.frames + t),
+            None => self.frame(s, t),
+        }
     }
 }
 
@@ -190,8 +221,12 @@ impl TransitionTrainer {
                 } else {
                     first + j * stride
                 };
-                let out = if j < k { &mut inputs } else { &mut targets };
-                push_flipped(out, data.frame(s, t), [c, h, w], flip_x, flip_y);
+                let (out, frame) = if j < k {
+                    (&mut inputs, data.input_frame(s, t))
+                } else {
+                    (&mut targets, data.frame(s, t))
+                };
+                push_flipped(out, frame, [c, h, w], flip_x, flip_y);
             }
             let start = inputs.len() - k * len;
             let mut noise = vec![0.0f32; k * len];

@@ -30,12 +30,20 @@ Data: .npy float32 or complex64 [N, T, H, W] (N sequences of T ≥ K + 1 frames;
 side the patch size divides). Train it on the same data (same units) as the prior it will serve.\n\
 The model predicts frame t+1 from frames t−K+1..t as a change to frame t, trained with MSE on\n\
 windows drawn with random stride 1..=--max-stride, time reversal, flips and input noise.\n\
+With --inputs (posterior samples of the same sequences, frame for frame) it learns to predict the\n\
+true next frame from what SeqDiff+ feeds it.\n\
 Writes OUT/config.json, OUT/model.safetensors (EMA weights), OUT/train_log.csv,\n\
 OUT/train_config.json and OUT/checkpoint/ (resume with --resume).")]
 pub struct TrainTransitionArgs {
     /// Training sequences (.npy, [N, T, H, W]).
     #[arg(long)]
     data: PathBuf,
+    /// What the model is fed in place of --data's frames, paired frame for frame (.npy, the same
+    /// shape and kind): e.g. `reconstruct --method seqdiff` outputs of --data's sequences, so the
+    /// model learns to predict the true next frame from posterior samples, as SeqDiff+ feeds it
+    /// [default: --data itself].
+    #[arg(long)]
+    inputs: Option<PathBuf>,
     /// Output model directory.
     #[arg(long)]
     out: PathBuf,
@@ -95,6 +103,7 @@ struct Resolved<'a> {
     command: &'static str,
     version: &'static str,
     data: &'a Path,
+    inputs: Option<&'a Path>,
     data_shape: &'a [usize],
     data_dtype: &'static str,
     model: &'a TransitionModelConfig,
@@ -215,7 +224,24 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
     let mut images = set.images;
     model_config.normalization.normalize(images.data_mut());
     images.ensure_finite("normalised training data")?;
-    let sequences = Sequences::new(images, frames)?;
+    let mut sequences = Sequences::new(images, frames)?;
+    if let Some(path) = &args.inputs {
+        let (inputs_array, inputs_set) = read_training_set(path, "sequences")?;
+        if inputs_array.shape() != array.shape() || inputs_set.complex != set.complex {
+            anyhow::bail!(
+                "--inputs {}: expected {} sequences of shape {:?} like --data, got {} of shape {:?}",
+                path.display(),
+                if set.complex { "complex" } else { "real" },
+                array.shape(),
+                if inputs_set.complex { "complex" } else { "real" },
+                inputs_array.shape()
+            );
+        }
+        let mut inputs = inputs_set.images;
+        model_config.normalization.normalize(inputs.data_mut());
+        inputs.ensure_finite(&format!("normalised --inputs {}", path.display()))?;
+        sequences = sequences.with_inputs(inputs)?;
+    }
     let parameters = burn::module::Module::num_params(trainer.model());
     write_json(
         &args.out.join("train_config.json"),
@@ -223,6 +249,7 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
             command: "train-transition",
             version: env!("CARGO_PKG_VERSION"),
             data: &args.data,
+            inputs: args.inputs.as_deref(),
             data_shape: array.shape(),
             data_dtype: array.dtype(),
             model: &model_config,
