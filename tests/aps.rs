@@ -805,7 +805,20 @@ fn train_aps_resumes_and_reconstructs() {
         resolved.contains("draw_shifts = [[1, 2], [-3, 1]]"),
         "{resolved}"
     );
-    for (shift, needle) in [("1", "expected DY,DX"), ("0,0", "distinct non-zero")] {
+    // Bad symmetry options: a one-line error naming the option.
+    for (flag, value, needles) in [
+        ("--draw-shift", "1", &["--draw-shift", "expected DY,DX"][..]),
+        (
+            "--draw-shift",
+            "0,0",
+            &["draw shift", "distinct non-zero"][..],
+        ),
+        (
+            "--phase-rotations",
+            "0",
+            &["--phase-rotations", "1..=64", "got 0"][..],
+        ),
+    ] {
         fails(
             args![
                 "reconstruct",
@@ -815,30 +828,14 @@ fn train_aps_resumes_and_reconstructs() {
                 "aps",
                 "--model",
                 straight,
-                "--draw-shift",
-                shift,
+                flag,
+                value,
                 "--out",
-                dir.join("r-bad-shift")
+                dir.join("r-bad")
             ],
-            &["draw", needle],
+            needles,
         );
     }
-    fails(
-        args![
-            "reconstruct",
-            "--bundle",
-            b,
-            "--method",
-            "aps",
-            "--model",
-            straight,
-            "--phase-rotations",
-            "0",
-            "--out",
-            dir.join("r-bad")
-        ],
-        &["--phase-rotations", "1..=64", "got 0"],
-    );
     // A sequence run of 2 particles (10-step grid, 3 warm steps), optionally started from APS
     // draws; its summary.
     let sequence = |method: &str, out: &str, aps_start: bool| {
