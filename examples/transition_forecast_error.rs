@@ -2,9 +2,10 @@
 //! for every window of K frames in every sequence of a file (optionally sampled with a frame
 //! stride, the "faster heart" of the benchmarks), the MSE of predicting the next frame. A ratio
 //! below 1 says the model knows more about the motion than "nothing moves", which is SeqDiff's
-//! assumption.
+//! assumption. With INPUTS.npy (the same shape: posterior samples of the sequences, as SeqDiff+
+//! feeds the model) the model and persistence see those and are scored against SEQUENCES.npy.
 //!
-//! cargo run --release --example transition_forecast_error -- TRANSITION_DIR SEQUENCES.npy [STRIDE]
+//! cargo run --release --example transition_forecast_error -- TRANSITION_DIR SEQUENCES.npy [STRIDE [INPUTS.npy]]
 use cinediff::data::dataset::training_images;
 use cinediff::image::ImageBatch;
 use cinediff::io::model_dir::load_transition;
@@ -14,8 +15,10 @@ use cinediff::nn::transition::ForecastErrors;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if !(3..=4).contains(&args.len()) {
-        anyhow::bail!("usage: transition_forecast_error TRANSITION_DIR SEQUENCES.npy [STRIDE]");
+    if !(3..=5).contains(&args.len()) {
+        anyhow::bail!(
+            "usage: transition_forecast_error TRANSITION_DIR SEQUENCES.npy [STRIDE [INPUTS.npy]]"
+        );
     }
     let stride: usize = match args.get(3) {
         Some(s) => s.parse()?,
@@ -27,37 +30,40 @@ fn main() -> anyhow::Result<()> {
     let device = default_device();
     let predictor = load_transition(std::path::Path::new(&args[1]), &device)?;
     let k = predictor.config().network.context_frames;
-    let array = read_npy(std::path::Path::new(&args[2]))?;
-    let Some((real, complex)) = array.float_views() else {
-        anyhow::bail!("{}: expected float32 or complex64", args[2]);
+    let images = read_frames(&args[2], k * stride)?;
+    let inputs = match args.get(4) {
+        Some(path) => read_frames(path, k * stride)?,
+        None => images.clone(),
     };
-    let shape = array.shape().to_vec();
-    if shape.len() != 4 || shape[1] <= k * stride {
+    if inputs.0 != images.0 {
         anyhow::bail!(
-            "{}: expected [N, T, H, W] with T > K·STRIDE = {}, got {shape:?}",
+            "{}: shape {:?}, but {} has {:?}",
+            args[4],
+            inputs.0,
             args[2],
-            k * stride
+            images.0
         );
     }
-    // Frames in data units, exactly as a reconstruction hands them to the predictor.
-    let images = training_images(&shape, real, complex)?.images;
+    let (shape, images) = images;
     let [_, channels, height, width] = images.shape();
     let frame_shape = [1, channels, height, width];
-    let frame = |s: usize, t: usize| -> anyhow::Result<ImageBatch> {
+    let frame = |set: &ImageBatch, s: usize, t: usize| -> anyhow::Result<ImageBatch> {
         Ok(ImageBatch::new(
             frame_shape,
-            images.image(s * shape[1] + t).to_vec(),
+            set.image(s * shape[1] + t).to_vec(),
         )?)
     };
     let mut errors = ForecastErrors::default();
     for s in 0..shape[0] {
         // Every stride-th frame from each start: the sequence at stride× the rate.
         for offset in 0..stride {
-            let frames = (offset..shape[1])
-                .step_by(stride)
-                .map(|t| frame(s, t))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            errors.add(predictor.forecast_errors(&frames)?);
+            let frames = |set: &ImageBatch| {
+                (offset..shape[1])
+                    .step_by(stride)
+                    .map(|t| frame(set, s, t))
+                    .collect::<anyhow::Result<Vec<_>>>()
+            };
+            errors.add(predictor.paired_forecast_errors(&frames(&inputs.1)?, &frames(&images)?)?);
         }
     }
     let n = errors.values as f64;
@@ -68,4 +74,21 @@ fn main() -> anyhow::Result<()> {
         errors.ratio()
     );
     Ok(())
+}
+
+/// A `[N, T, H, W]` float or complex file with T > `span`, as frames in data units (exactly as a
+/// reconstruction hands them to the predictor), with its shape.
+fn read_frames(path: &str, span: usize) -> anyhow::Result<(Vec<usize>, ImageBatch)> {
+    let array = read_npy(std::path::Path::new(path))?;
+    let Some((real, complex)) = array.float_views() else {
+        anyhow::bail!("{path}: expected float32 or complex64");
+    };
+    let shape = array.shape().to_vec();
+    if shape.len() != 4 || shape[1] <= span {
+        anyhow::bail!("{path}: expected [N, T, H, W] with T > K·STRIDE = {span}, got {shape:?}");
+    }
+    Ok((
+        shape.clone(),
+        training_images(&shape, real, complex)?.images,
+    ))
 }

@@ -202,26 +202,26 @@ fn paired_inputs_teach_the_clean_next_frame() {
         TransitionPredictor::new(config.clone(), trainer.ema().clone(), &device).unwrap()
     };
     // MSE against the clean frame t+1 of predictions from corrupted frames t−K+1..=t.
-    let error = |predictor: &TransitionPredictor| {
-        let (mut sum, mut n) = (0.0f64, 0usize);
-        let frame = |images: &ImageBatch, i: usize| {
-            ImageBatch::new([1, 1, SIDE, SIDE], images.image(i).to_vec()).unwrap()
-        };
-        for s in 0..held_out.batch_size() / FRAMES {
-            for t in k..FRAMES {
-                let past: Vec<ImageBatch> = (t - k..t)
-                    .map(|f| frame(&held_noisy, s * FRAMES + f))
-                    .collect();
-                let predicted = predictor.predict(&past).unwrap();
-                for (p, q) in predicted.data().iter().zip(held_out.image(s * FRAMES + t)) {
-                    sum += f64::from(p - q).powi(2);
-                    n += 1;
-                }
-            }
-        }
-        sum / n as f64
+    let frames = |images: &ImageBatch, s: usize| -> Vec<ImageBatch> {
+        (0..FRAMES)
+            .map(|f| {
+                ImageBatch::new([1, 1, SIDE, SIDE], images.image(s * FRAMES + f).to_vec()).unwrap()
+            })
+            .collect()
     };
-    let clean = error(&trained(false));
+    let error = |predictor: &TransitionPredictor| {
+        let mut errors = ForecastErrors::default();
+        for s in 0..held_out.batch_size() / FRAMES {
+            errors.add(
+                predictor
+                    .paired_forecast_errors(&frames(&held_noisy, s), &frames(&held_out, s))
+                    .unwrap(),
+            );
+        }
+        errors.model / errors.values as f64
+    };
+    let clean_trained = trained(false);
+    let clean = error(&clean_trained);
     let paired = error(&trained(true));
     eprintln!("MSE to the clean next frame from noisy inputs: clean-trained {clean:.5}, paired {paired:.5}");
     // The noise alone costs 0.04 per pixel to a model that keeps the last frame's.
@@ -230,6 +230,9 @@ fn paired_inputs_teach_the_clean_next_frame() {
         paired < 0.6 * clean,
         "paired {paired} not below 0.6 × clean-trained {clean}"
     );
+    assert!(clean_trained
+        .paired_forecast_errors(&frames(&held_noisy, 0)[1..], &frames(&held_out, 0))
+        .is_err());
     let short = ImageBatch::new([FRAMES, 1, SIDE, SIDE], vec![0.0; FRAMES * SIDE * SIDE]).unwrap();
     assert!(Sequences::new(train.clone(), FRAMES)
         .unwrap()

@@ -440,18 +440,35 @@ impl TransitionPredictor {
     /// with K frames up to it, Σ‖x̃_{t+1} − x_{t+1}‖² of the model and Σ‖x_t − x_{t+1}‖² of
     /// persistence, SeqDiff's "nothing moves". Their ratio says what the model knows of the motion.
     pub fn forecast_errors(&self, frames: &[ImageBatch]) -> Result<ForecastErrors> {
+        self.paired_forecast_errors(frames, frames)
+    }
+
+    /// [`Self::forecast_errors`] with the model fed `inputs` (posterior samples of the sequence,
+    /// say) and scored against `targets` (its true frames): x̃_{t+1} from inputs t−K+1..=t and
+    /// persistence's input t, both against target t+1.
+    pub fn paired_forecast_errors(
+        &self,
+        inputs: &[ImageBatch],
+        targets: &[ImageBatch],
+    ) -> Result<ForecastErrors> {
+        if inputs.len() != targets.len() {
+            return Err(Error::invalid(
+                "forecast inputs",
+                format!("{} frames, one per target", targets.len()),
+                inputs.len(),
+            ));
+        }
         let k = self.config.network.context_frames;
         let mut errors = ForecastErrors::default();
-        for t in k - 1..frames.len().saturating_sub(1) {
-            let past = &frames[t + 1 - k..=t];
-            let predicted = self.predict(past)?;
-            let next = &frames[t + 1];
+        for t in k - 1..inputs.len().saturating_sub(1) {
+            let predicted = self.predict(&inputs[t + 1 - k..=t])?;
+            let next = &targets[t + 1];
             next.ensure_same_shape("forecast target", &predicted)?;
             for ((p, n), l) in predicted
                 .data()
                 .iter()
                 .zip(next.data())
-                .zip(frames[t].data())
+                .zip(inputs[t].data())
             {
                 errors.model += f64::from(p - n).powi(2);
                 errors.persistence += f64::from(l - n).powi(2);
