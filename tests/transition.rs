@@ -2,6 +2,7 @@
 //! persistence forecast cannot, checkpoints resume bit-identically, and bad input is refused.
 //! Run with `cargo test --release --test transition`.
 
+#[macro_use]
 mod common;
 
 use cinediff::data::Normalization;
@@ -318,4 +319,103 @@ fn bad_input_is_refused() {
     assert!(trainer
         .train_step(&Sequences::new(short, 4).unwrap())
         .is_err());
+}
+
+/// `train-transition` on the command line: a fresh run records no inputs; `--inputs` of another
+/// shape is refused in one line; `--init-from` keeps the source's network and normalisation,
+/// trains on paired inputs and records both; `--init-from` with `--resume` is refused.
+#[test]
+fn cli_trains_on_paired_inputs_and_from_a_trained_model() {
+    use common::{fails, json, ok};
+    use std::ffi::{OsStr, OsString};
+    fn refs(a: &[OsString]) -> Vec<&OsStr> {
+        a.iter().map(OsString::as_os_str).collect()
+    }
+    let dir = TempDir::new("train-transition");
+    let phantom = |name: &str, seed: &str, frames: &str| {
+        let path = dir.join(name);
+        ok(args![
+            "phantom",
+            "--complex",
+            "--frames",
+            frames,
+            "--size",
+            "32",
+            "--count",
+            "2",
+            "--seed",
+            seed,
+            "--out",
+            path
+        ]);
+        path
+    };
+    let data = phantom("data.npy", "1", "6");
+    let inputs = phantom("inputs.npy", "2", "6");
+    let short = phantom("short.npy", "2", "5");
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    // The command line for a tiny model trained 2 steps into `out`, then `extra`.
+    let train = |out: &std::path::Path, extra: &[&OsStr]| -> Vec<OsString> {
+        let base = args![
+            "train-transition",
+            "--data",
+            data,
+            "--out",
+            out,
+            "--context-frames",
+            "2",
+            "--patch-size",
+            "8",
+            "--dim",
+            "16",
+            "--depth",
+            "1",
+            "--heads",
+            "2",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--checkpoint-every",
+            "2"
+        ];
+        base.iter().chain(extra).map(|a| a.to_os_string()).collect()
+    };
+    ok(&refs(&train(&first, &[])));
+    let recorded = json(&first.join("train_config.json"));
+    assert!(recorded["inputs"].is_null(), "{recorded}");
+    fails(
+        &refs(&train(&dir.join("bad"), args!["--inputs", short])),
+        &["--inputs", "like --data"],
+    );
+    ok(&refs(&train(
+        &second,
+        args!["--init-from", first, "--inputs", inputs],
+    )));
+    let (a, b) = (
+        json(&first.join("config.json")),
+        json(&second.join("config.json")),
+    );
+    assert_eq!(
+        a["network"], b["network"],
+        "--init-from keeps the source's network"
+    );
+    assert_eq!(a["normalization"], b["normalization"]);
+    let recorded = json(&second.join("train_config.json"));
+    assert!(
+        recorded["inputs"].as_str().unwrap().ends_with("inputs.npy"),
+        "{recorded}"
+    );
+    assert!(
+        recorded["init_from"].as_str().unwrap().ends_with("first"),
+        "{recorded}"
+    );
+    assert_ne!(
+        std::fs::read(first.join("model.safetensors")).unwrap(),
+        std::fs::read(second.join("model.safetensors")).unwrap()
+    );
+    fails(
+        &refs(&train(&second, args!["--init-from", first, "--resume"])),
+        &["--init-from", "--resume"],
+    );
 }

@@ -13,7 +13,7 @@ use crate::aps::{ApsModelConfig, ApsSampler};
 use crate::error::{Error, Result};
 use crate::nn::aid::{AidModelConfig, AidNet, AID_KIND};
 use crate::nn::flow::ConditionalFlow;
-use crate::nn::transition::{TransitionModelConfig, TransitionPredictor};
+use crate::nn::transition::{TransitionModelConfig, TransitionNet, TransitionPredictor};
 use crate::nn::unet::UNet;
 use crate::nn::unet_denoiser::{DiffusionModelConfig, UNetDenoiser};
 use crate::train::aid::AidTrainer;
@@ -322,9 +322,18 @@ pub fn read_transition_config(dir: &Path) -> Result<TransitionModelConfig> {
 
 /// Loads a transition model directory as a ready-to-use predictor on `device`.
 pub fn load_transition(dir: &Path, device: &Device) -> Result<TransitionPredictor> {
+    let (config, net) = load_transition_net(dir, device)?;
+    TransitionPredictor::new(config, net, device)
+}
+
+/// A transition model directory's config and network (its EMA weights), e.g. to train further.
+pub fn load_transition_net(
+    dir: &Path,
+    device: &Device,
+) -> Result<(TransitionModelConfig, TransitionNet)> {
     let config = read_transition_config(dir)?;
     let net = load_weights_into(config.network.init(device)?, &dir.join(WEIGHTS_FILE))?;
-    TransitionPredictor::new(config, net, device)
+    Ok((config, net))
 }
 
 /// [`save_network_checkpoint`] of any trainer: its raw and EMA networks, optimizer and state.

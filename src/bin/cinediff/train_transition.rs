@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cinediff::data::dataset::magnitudes;
+use cinediff::data::dataset::{magnitudes, TrainingImages};
 use cinediff::data::Normalization;
 use cinediff::io::model_dir::{self, write_json};
 use cinediff::nn::device::default_device;
@@ -47,6 +47,11 @@ pub struct TrainTransitionArgs {
     /// Output model directory.
     #[arg(long)]
     out: PathBuf,
+    /// Start from a trained transition model (its network and normalisation; --context-frames,
+    /// --patch-size, --dim, --depth and --heads are then its own) with a fresh optimizer and
+    /// schedule: e.g. to fine-tune a model trained on clean frames on --inputs.
+    #[arg(long)]
+    init_from: Option<PathBuf>,
     /// K, past frames the model sees.
     #[arg(long, default_value_t = 4)]
     context_frames: usize,
@@ -104,6 +109,7 @@ struct Resolved<'a> {
     version: &'static str,
     data: &'a Path,
     inputs: Option<&'a Path>,
+    init_from: Option<&'a Path>,
     data_shape: &'a [usize],
     data_dtype: &'static str,
     model: &'a TransitionModelConfig,
@@ -135,6 +141,11 @@ impl TrainingRun for TransitionRun<'_> {
 
 pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
     check_run_options(&args.out, args.checkpoint_every, &args.run)?;
+    if args.init_from.is_some() && args.run.resume {
+        anyhow::bail!(
+            "--init-from starts a new run from a trained model; --resume continues the run in --out: give one of them"
+        );
+    }
     let (array, set) = read_training_set(&args.data, "sequences")?;
     let &[_, frames, _, _] = array.shape() else {
         anyhow::bail!(
@@ -146,48 +157,44 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
     let [_, channels, size, _] = set.images.shape();
 
     let device = default_device();
-    let (model_config, trainer) = if args.run.resume {
-        let config = model_dir::read_transition_config(&args.out)?;
-        let net = &config.network;
+    let fits_data = |option: &str, dir: &Path, net: &TransitionConfig| {
         if net.in_channels != channels || net.height != size || net.width != size {
             anyhow::bail!(
-                "--resume: the model in {} expects {} channel(s) of {}×{}, the data has {channels} of {size}×{size}",
-                args.out.display(),
+                "{option}: the model in {} expects {} channel(s) of {}×{}, the data has {channels} of {size}×{size}",
+                dir.display(),
                 net.in_channels,
                 net.height,
                 net.width
             );
         }
+        Ok(())
+    };
+    let (model_config, trainer) = if args.run.resume {
+        let config = model_dir::read_transition_config(&args.out)?;
+        fits_data("--resume", &args.out, &config.network)?;
         let train = resumed_train_config(&args.out, Some(args.steps), args.run.restart_lr)?;
         device.seed(train.seed);
-        let fresh = TransitionTrainer::new(train, &config, net.init(&device)?, &device)?;
+        let fresh = TransitionTrainer::new(train, &config, config.network.init(&device)?, &device)?;
         let trainer = model_dir::resume_transition_trainer(&args.out, &config, fresh, &device)?;
         (config, trainer)
     } else {
-        let fit_values = if set.complex {
-            magnitudes(&set.images)
-        } else {
-            set.images.data().to_vec()
+        let windows = WindowSampling {
+            max_stride: args.max_stride,
+            time_reversal: !args.no_time_reversal,
+            input_noise: args.input_noise,
         };
-        let config = TransitionModelConfig {
-            kind: TRANSITION_KIND.into(),
-            network: TransitionConfig {
-                in_channels: channels,
-                height: size,
-                width: size,
-                context_frames: args.context_frames,
-                patch_size: args.patch_size,
-                dim: args.dim,
-                depth: args.depth,
-                heads: args.heads,
-                mlp_ratio: 4,
-            },
-            normalization: Normalization::fit(&fit_values, set.complex)?,
-            windows: WindowSampling {
-                max_stride: args.max_stride,
-                time_reversal: !args.no_time_reversal,
-                input_noise: args.input_noise,
-            },
+        let (config, net) = match &args.init_from {
+            Some(init) => {
+                let (mut config, net) = model_dir::load_transition_net(init, &device)
+                    .with_context(|| format!("loading the transition model {}", init.display()))?;
+                fits_data("--init-from", init, &config.network)?;
+                config.windows = windows;
+                (config, Some(net))
+            }
+            None => (
+                fresh_model_config(&args, &set, channels, size, windows)?,
+                None,
+            ),
         };
         config.validate()?;
         let train = TrainConfig {
@@ -205,7 +212,10 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
         };
         train.validate()?;
         device.seed(train.seed);
-        let net = config.network.init(&device)?;
+        let net = match net {
+            Some(net) => net,
+            None => config.network.init(&device)?,
+        };
         let trainer = TransitionTrainer::new(train, &config, net, &device)?;
         if args.run.force {
             model_dir::clear_model_dir(&args.out)?;
@@ -250,6 +260,7 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
             version: env!("CARGO_PKG_VERSION"),
             data: &args.data,
             inputs: args.inputs.as_deref(),
+            init_from: args.init_from.as_deref(),
             data_shape: array.shape(),
             data_dtype: array.dtype(),
             model: &model_config,
@@ -270,4 +281,35 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
         config: &model_config,
     };
     run_training_loop(&mut run, &args.out, args.run.resume, args.checkpoint_every)
+}
+
+/// The model of a fresh run: the network options, and a normalisation fitted on the data.
+fn fresh_model_config(
+    args: &TrainTransitionArgs,
+    set: &TrainingImages,
+    channels: usize,
+    size: usize,
+    windows: WindowSampling,
+) -> anyhow::Result<TransitionModelConfig> {
+    let fit_values = if set.complex {
+        magnitudes(&set.images)
+    } else {
+        set.images.data().to_vec()
+    };
+    Ok(TransitionModelConfig {
+        kind: TRANSITION_KIND.into(),
+        network: TransitionConfig {
+            in_channels: channels,
+            height: size,
+            width: size,
+            context_frames: args.context_frames,
+            patch_size: args.patch_size,
+            dim: args.dim,
+            depth: args.depth,
+            heads: args.heads,
+            mlp_ratio: 4,
+        },
+        normalization: Normalization::fit(&fit_values, set.complex)?,
+        windows,
+    })
 }
