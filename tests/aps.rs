@@ -1050,12 +1050,16 @@ fn symmetry_conditioning_is_the_conditioning_of_the_transformed_measurement() {
             let inpaint = g
                 .conditioning(&original, 2, [h, w], OperatorKind::Inpaint)
                 .unwrap();
-            let pixel = |c: &[f32], r: usize, n: usize| c[2 * h * w + r * w + n];
-            let (r, n) = ((1 + shift[0]).rem_euclid(h as i32) as usize, {
-                let n0 = if mirror { w - 2 } else { 1 };
-                (n0 as i32 + shift[1]).rem_euclid(w as i32) as usize
-            });
-            assert_eq!(pixel(&inpaint, r, n), pixel(&original, 1, 1), "{what}");
+            let pattern = &original[2 * h * w..];
+            let moved: Vec<f32> = (0..h as i32)
+                .flat_map(|r| (0..w as i32).map(move |n| (r, n)))
+                .map(|(r, n)| {
+                    let r = (r - shift[0]).rem_euclid(h as i32) as usize;
+                    let n = (n - shift[1]).rem_euclid(w as i32) as usize;
+                    pattern[r * w + if mirror { w - 1 - n } else { n }]
+                })
+                .collect();
+            assert_eq!(&inpaint[2 * h * w..], &moved[..], "{what}");
         }
     }
     let orbit = |mirror, phase_rotations, conjugate, shifts: Vec<[i32; 2]>| {

@@ -418,4 +418,13 @@ fn cli_trains_on_paired_inputs_and_from_a_trained_model() {
         &refs(&train(&second, args!["--init-from", first, "--resume"])),
         &["--init-from", "--resume"],
     );
+    // A resumed run keeps its paired inputs.
+    fails(
+        &refs(&train(&second, args!["--resume"])),
+        &["--resume", "--inputs", "give the same"],
+    );
+    ok(&refs(&train(
+        &second,
+        args!["--resume", "--inputs", inputs],
+    )));
 }

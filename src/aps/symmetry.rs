@@ -17,8 +17,9 @@ use crate::error::{Error, Result};
 
 /// The symmetries of a model's training data that its sampling draws over by default (an APS
 /// model's `config.json`; `reconstruct --mirrored-draws / --phase-rotations / --conjugate-draws /
-/// --draw-shift` override them). For multi-coil MRI the mirror and the shifts also assume that
-/// the coil layout's mirror image or shifted copy is one the model saw.
+/// --draw-shift` override them). For multi-coil MRI the mirror, conjugation and shifts also
+/// assume that the coil maps' mirror image, conjugate or shifted copy is one the model saw;
+/// circular shifts wrap the image's edges (for ultrasound, depth), so keep them small.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamplingSymmetries {
@@ -54,6 +55,9 @@ const MAX_PHASES: usize = 64;
 const MAX_SHIFTS: usize = 16;
 /// Largest shift along an axis, in pixels.
 const MAX_SHIFT: i32 = 32;
+/// Most symmetries in an orbit: draw k solves symmetry k mod the orbit's size, so a larger orbit
+/// than draws leaves symmetries undrawn, and each one costs a conditioning image per frame.
+const MAX_ORBIT: usize = 256;
 
 impl SamplingSymmetries {
     /// The draws' orbit, identity first: for each shift (none, then `shifts`), each phase
@@ -86,7 +90,18 @@ impl SamplingSymmetries {
                 ));
             }
         }
-        let mut out = Vec::new();
+        let size = (1 + self.shifts.len())
+            * phases
+            * if self.conjugate { 2 } else { 1 }
+            * if self.mirror { 2 } else { 1 };
+        if size > MAX_ORBIT {
+            return Err(Error::invalid(
+                "APS symmetry orbit",
+                format!("at most {MAX_ORBIT} symmetries (shifts × phases × conjugation × mirror)"),
+                size,
+            ));
+        }
+        let mut out = Vec::with_capacity(size);
         for shift in std::iter::once([0, 0]).chain(self.shifts.iter().copied()) {
             for k in 0..phases {
                 let phase = TAU * k as f32 / phases as f32;
@@ -153,7 +168,7 @@ impl ProblemSymmetry {
         operator: OperatorKind,
     ) -> Result<Vec<f32>> {
         let plane = h * w;
-        if cond.len() != (channels + 1) * plane || w == 0 {
+        if cond.len() != (channels + 1) * plane || w == 0 || h == 0 {
             return Err(Error::Shape {
                 what: "APS conditioning image".into(),
                 expected: vec![channels + 1, h, w],
@@ -170,17 +185,15 @@ impl ProblemSymmetry {
         }
         let mut out = cond.to_vec();
         let (image, pattern) = out.split_at_mut(channels * plane);
-        for channel in image.chunks_exact_mut(plane) {
-            if self.mirror {
-                mirror_rows(channel, w);
-            }
+        if self.mirror {
+            mirror_rows(image, w);
         }
         if self.conjugate {
             negate(&mut image[plane..]);
         }
         self.rotate(image, channels, plane)?;
         for channel in image.chunks_exact_mut(plane) {
-            shift_plane(channel, [h, w], self.shift);
+            shift_plane(channel, [h, w], self.shift.map(i64::from));
         }
         if operator == OperatorKind::Mri {
             if self.mirror != self.conjugate {
@@ -189,7 +202,7 @@ impl ProblemSymmetry {
             if self.conjugate {
                 let original = pattern.to_vec();
                 for (i, row) in pattern.chunks_exact_mut(w).enumerate() {
-                    let source = (2 * (h / 2) + h - i) % h;
+                    let source = negated_frequency(i, h);
                     row.copy_from_slice(&original[source * w..(source + 1) * w]);
                 }
             }
@@ -197,7 +210,7 @@ impl ProblemSymmetry {
             if self.mirror {
                 mirror_rows(pattern, w);
             }
-            shift_plane(pattern, [h, w], self.shift);
+            shift_plane(pattern, [h, w], self.shift.map(i64::from));
         }
         Ok(out)
     }
@@ -218,11 +231,12 @@ impl ProblemSymmetry {
                 got: vec![images.len()],
             });
         }
+        self.check_channels(channels)?;
         let unrotate = Self {
             phase: -self.phase,
             ..Self::IDENTITY
         };
-        let back = [-self.shift[0], -self.shift[1]];
+        let back = self.shift.map(|d| -i64::from(d));
         for image in images.chunks_exact_mut(size) {
             for channel in image.chunks_exact_mut(plane) {
                 shift_plane(channel, [h, w], back);
@@ -275,23 +289,30 @@ fn negate(values: &mut [f32]) {
     }
 }
 
-/// Every row's centred-grid column j replaced by column (2⌊W/2⌋ − j) mod W (k_x ↦ −k_x).
+/// The index (2⌊n/2⌋ − i) mod n of the frequency −k on a centred grid of n whose index i holds
+/// k = i − ⌊n/2⌋.
+fn negated_frequency(i: usize, n: usize) -> usize {
+    (2 * (n / 2) + n - i) % n
+}
+
+/// Every row's centred-grid column j replaced by the column of −k_x.
 fn reindex_columns(values: &mut [f32], w: usize) {
     for row in values.chunks_exact_mut(w) {
         let original = row.to_vec();
         for (n, v) in row.iter_mut().enumerate() {
-            *v = original[(2 * (w / 2) + w - n) % w];
+            *v = original[negated_frequency(n, w)];
         }
     }
 }
 
 /// One `[h, w]` plane shifted circularly: out[r, n] = in[r − dy, n − dx] (indices mod h, w).
-fn shift_plane(plane: &mut [f32], [h, w]: [usize; 2], [dy, dx]: [i32; 2]) {
-    if dy == 0 && dx == 0 {
+fn shift_plane(plane: &mut [f32], [h, w]: [usize; 2], [dy, dx]: [i64; 2]) {
+    if (dy == 0 && dx == 0) || h == 0 || w == 0 {
         return;
     }
     let original = plane.to_vec();
-    let wrap = |v: i32, n: usize| (v.rem_euclid(n as i32)) as usize;
+    // Image sides are far below i64::MAX, so the casts are exact.
+    let wrap = |v: i64, n: usize| v.rem_euclid(n as i64) as usize;
     let (sy, sx) = (wrap(dy, h), wrap(dx, w));
     for r in 0..h {
         let from = (r + h - sy) % h;

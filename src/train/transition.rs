@@ -7,8 +7,9 @@
 //! time reversal, a random frame stride in 1..=`max_stride` (so the model sees motion faster than
 //! the training data's, as in a sequence acquired at a lower frame rate or a faster heart), and
 //! Gaussian noise of a random level up to `input_noise` on the K input frames (the model is fed
-//! posterior samples, not clean frames, at reconstruction time). Better than that noise: paired
-//! inputs ([`Sequences::with_inputs`]), real posterior samples of the training sequences.
+//! posterior samples, not clean frames, at reconstruction time). Closer to what the model is fed:
+//! paired inputs ([`Sequences::with_inputs`]), real posterior samples of the training sequences
+//! (the input noise is still added to them; set it to 0 to train on them as they are).
 
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;

@@ -527,6 +527,9 @@ fn insert_resolved(settings: &mut toml::Table, resolved: MethodResolved) {
 /// `--draw-shift` values: `DY,DX` each, or `none` (no shifts, clearing the model's default).
 fn parse_draw_shifts(values: &[String]) -> anyhow::Result<Vec<[i32; 2]>> {
     let mut shifts = Vec::new();
+    if values.len() > 1 && values.iter().any(|v| v == "none") {
+        anyhow::bail!("--draw-shift none clears the shifts: give it alone");
+    }
     for text in values {
         if text == "none" {
             continue;

@@ -155,6 +155,27 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
         );
     };
     let [_, channels, size, _] = set.images.shape();
+    // Checked before anything is written or cleared.
+    let paired = match &args.inputs {
+        Some(path) => {
+            let (inputs_array, inputs_set) = read_training_set(path, "sequences")?;
+            if inputs_array.shape() != array.shape() || inputs_set.complex != set.complex {
+                anyhow::bail!(
+                    "--inputs {}: expected {} sequences of shape {:?} like --data, got {} of shape {:?}",
+                    path.display(),
+                    if set.complex { "complex" } else { "real" },
+                    array.shape(),
+                    if inputs_set.complex { "complex" } else { "real" },
+                    inputs_array.shape()
+                );
+            }
+            Some(inputs_set.images)
+        }
+        None => None,
+    };
+    if args.run.resume {
+        check_resume_keeps_inputs(&args)?;
+    }
 
     let device = default_device();
     let fits_data = |option: &str, dir: &Path, net: &TransitionConfig| {
@@ -235,20 +256,9 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
     model_config.normalization.normalize(images.data_mut());
     images.ensure_finite("normalised training data")?;
     let mut sequences = Sequences::new(images, frames)?;
-    if let Some(path) = &args.inputs {
-        let (inputs_array, inputs_set) = read_training_set(path, "sequences")?;
-        if inputs_array.shape() != array.shape() || inputs_set.complex != set.complex {
-            anyhow::bail!(
-                "--inputs {}: expected {} sequences of shape {:?} like --data, got {} of shape {:?}",
-                path.display(),
-                if set.complex { "complex" } else { "real" },
-                array.shape(),
-                if inputs_set.complex { "complex" } else { "real" },
-                inputs_array.shape()
-            );
-        }
-        let mut inputs = inputs_set.images;
+    if let Some(mut inputs) = paired {
         model_config.normalization.normalize(inputs.data_mut());
+        let path = args.inputs.as_deref().unwrap_or(Path::new(""));
         inputs.ensure_finite(&format!("normalised --inputs {}", path.display()))?;
         sequences = sequences.with_inputs(inputs)?;
     }
@@ -312,4 +322,24 @@ fn fresh_model_config(
         normalization: Normalization::fit(&fit_values, set.complex)?,
         windows,
     })
+}
+
+/// A resumed run goes on with the paired inputs it started with (none, or the same file).
+fn check_resume_keeps_inputs(args: &TrainTransitionArgs) -> anyhow::Result<()> {
+    let path = args.out.join("train_config.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("--resume: reading {}", path.display()))?;
+    let recorded: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("--resume: {}", path.display()))?;
+    let before = recorded["inputs"].as_str().map(Path::new);
+    if before != args.inputs.as_deref() {
+        let show = |p: Option<&Path>| p.map_or("none".to_string(), |p| p.display().to_string());
+        anyhow::bail!(
+            "--resume: the run in {} was trained with --inputs {}, this one gives {}: give the same",
+            args.out.display(),
+            show(before),
+            show(args.inputs.as_deref())
+        );
+    }
+    Ok(())
 }
