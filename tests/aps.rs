@@ -736,25 +736,33 @@ fn train_aps_resumes_and_reconstructs() {
         "--out",
         b
     ]);
-    // 6 APS draws per frame of bundle b into `out`, with `extra` options.
+    // 6 APS draws per frame of `bundle` into `out`, with `extra` options.
+    fn aps_command<'a>(
+        bundle: &'a std::path::Path,
+        model: &'a std::path::Path,
+        out: &'a std::path::Path,
+        extra: &[&'a str],
+    ) -> Vec<&'a std::ffi::OsStr> {
+        let word = std::ffi::OsStr::new;
+        let mut a = vec![
+            word("reconstruct"),
+            word("--bundle"),
+            bundle.as_os_str(),
+            word("--method"),
+            word("aps"),
+            word("--model"),
+            model.as_os_str(),
+            word("--samples"),
+            word("6"),
+            word("--out"),
+            out.as_os_str(),
+        ];
+        a.extend(extra.iter().map(|e| word(e)));
+        a
+    }
     let aps_run = |out: &str, extra: &[&str]| {
         let out = dir.join(out);
-        let mut a: Vec<&std::ffi::OsStr> = args![
-            "reconstruct",
-            "--bundle",
-            b,
-            "--method",
-            "aps",
-            "--model",
-            straight,
-            "--samples",
-            "6",
-            "--out",
-            out
-        ]
-        .to_vec();
-        a.extend(extra.iter().map(std::ffi::OsStr::new));
-        ok(&a);
+        ok(&aps_command(&b, &straight, &out, extra));
         out
     };
     let r = aps_run("r", &[]);
@@ -820,19 +828,7 @@ fn train_aps_resumes_and_reconstructs() {
         ),
     ] {
         fails(
-            args![
-                "reconstruct",
-                "--bundle",
-                b,
-                "--method",
-                "aps",
-                "--model",
-                straight,
-                flag,
-                value,
-                "--out",
-                dir.join("r-bad")
-            ],
+            &aps_command(&b, &straight, &dir.join("r-bad"), &[flag, value]),
             needles,
         );
     }
@@ -931,17 +927,7 @@ fn train_aps_resumes_and_reconstructs() {
         d
     ]);
     fails(
-        args![
-            "reconstruct",
-            "--bundle",
-            d,
-            "--method",
-            "aps",
-            "--model",
-            straight,
-            "--out",
-            dir.join("r3")
-        ],
+        &aps_command(&d, &straight, &dir.join("r3"), &[]),
         &["APS measurement operator", "mri"],
     );
 }
