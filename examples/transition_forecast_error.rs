@@ -30,21 +30,21 @@ fn main() -> anyhow::Result<()> {
     let device = default_device();
     let predictor = load_transition(std::path::Path::new(&args[1]), &device)?;
     let k = predictor.config().network.context_frames;
-    let images = read_frames(&args[2], k * stride)?;
+    let (shape, images) = read_frames(&args[2], k * stride)?;
     let inputs = match args.get(4) {
-        Some(path) => read_frames(path, k * stride)?,
-        None => images.clone(),
+        Some(path) => {
+            let (input_shape, inputs) = read_frames(path, k * stride)?;
+            if input_shape != shape {
+                anyhow::bail!(
+                    "{path}: shape {input_shape:?}, but {} has {shape:?}",
+                    args[2]
+                );
+            }
+            Some(inputs)
+        }
+        None => None,
     };
-    if inputs.0 != images.0 {
-        anyhow::bail!(
-            "{}: shape {:?}, but {} has {:?}",
-            args[4],
-            inputs.0,
-            args[2],
-            images.0
-        );
-    }
-    let (shape, images) = images;
+    let inputs = inputs.as_ref().unwrap_or(&images);
     let [_, channels, height, width] = images.shape();
     let frame_shape = [1, channels, height, width];
     let frame = |set: &ImageBatch, s: usize, t: usize| -> anyhow::Result<ImageBatch> {
@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
                     .map(|t| frame(set, s, t))
                     .collect::<anyhow::Result<Vec<_>>>()
             };
-            errors.add(predictor.paired_forecast_errors(&frames(&inputs.1)?, &frames(&images)?)?);
+            errors.add(predictor.paired_forecast_errors(&frames(inputs)?, &frames(&images)?)?);
         }
     }
     let n = errors.values as f64;
@@ -87,8 +87,6 @@ fn read_frames(path: &str, span: usize) -> anyhow::Result<(Vec<usize>, ImageBatc
     if shape.len() != 4 || shape[1] <= span {
         anyhow::bail!("{path}: expected [N, T, H, W] with T > K·STRIDE = {span}, got {shape:?}");
     }
-    Ok((
-        shape.clone(),
-        training_images(&shape, real, complex)?.images,
-    ))
+    let images = training_images(&shape, real, complex)?.images;
+    Ok((shape, images))
 }

@@ -90,10 +90,10 @@ impl SamplingSymmetries {
                 ));
             }
         }
-        let size = (1 + self.shifts.len())
-            * phases
-            * if self.conjugate { 2 } else { 1 }
-            * if self.mirror { 2 } else { 1 };
+        // [false] for a symmetry that is off, [false, true] for one that is on.
+        let choices = |on: bool| &[false, true][..1 + usize::from(on)];
+        let (conjugations, mirrors) = (choices(self.conjugate), choices(self.mirror));
+        let size = (1 + self.shifts.len()) * phases * conjugations.len() * mirrors.len();
         if size > MAX_ORBIT {
             return Err(Error::invalid(
                 "APS symmetry orbit",
@@ -105,14 +105,8 @@ impl SamplingSymmetries {
         for shift in std::iter::once([0, 0]).chain(self.shifts.iter().copied()) {
             for k in 0..phases {
                 let phase = TAU * k as f32 / phases as f32;
-                for conjugate in [false, true] {
-                    if conjugate && !self.conjugate {
-                        continue;
-                    }
-                    for mirror in [false, true] {
-                        if mirror && !self.mirror {
-                            continue;
-                        }
+                for &conjugate in conjugations {
+                    for &mirror in mirrors {
                         out.push(ProblemSymmetry {
                             mirror,
                             conjugate,

@@ -37,7 +37,8 @@ pub struct TrainState {
     pub train: TrainConfig,
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+/// A JSON file parsed as `T` (errors name the file).
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| Error::Format {
         path: path.to_path_buf(),

@@ -574,12 +574,14 @@ fn run_aps(
     let sampler = sampler
         .with_symmetries(orbit)
         .context("--phase-rotations / --conjugate-draws")?;
-    let (mirror, phases) = (symmetries.mirror, symmetries.phase_rotations);
     let family = &sampler.config().family;
     settings.insert("model".into(), dir.display().to_string().into());
     settings.insert("samples".into(), (args.samples as i64).into());
-    settings.insert("mirrored_draws".into(), mirror.into());
-    settings.insert("phase_rotations".into(), (phases as i64).into());
+    settings.insert("mirrored_draws".into(), symmetries.mirror.into());
+    settings.insert(
+        "phase_rotations".into(),
+        (symmetries.phase_rotations as i64).into(),
+    );
     settings.insert("conjugate_draws".into(), symmetries.conjugate.into());
     let shifts: Vec<toml::Value> = symmetries
         .shifts

@@ -169,7 +169,7 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
                     inputs_array.shape()
                 );
             }
-            Some(inputs_set.images)
+            Some((path, inputs_set.images))
         }
         None => None,
     };
@@ -256,9 +256,8 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
     model_config.normalization.normalize(images.data_mut());
     images.ensure_finite("normalised training data")?;
     let mut sequences = Sequences::new(images, frames)?;
-    if let Some(mut inputs) = paired {
+    if let Some((path, mut inputs)) = paired {
         model_config.normalization.normalize(inputs.data_mut());
-        let path = args.inputs.as_deref().unwrap_or(Path::new(""));
         inputs.ensure_finite(&format!("normalised --inputs {}", path.display()))?;
         sequences = sequences.with_inputs(inputs)?;
     }
@@ -324,20 +323,21 @@ fn fresh_model_config(
     })
 }
 
-/// A resumed run goes on with the paired inputs it started with (none, or the same file).
+/// A resumed run goes on with the paired inputs it started with (none, or the same file), as
+/// its train_config.json records them.
 fn check_resume_keeps_inputs(args: &TrainTransitionArgs) -> anyhow::Result<()> {
-    let path = args.out.join("train_config.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("--resume: reading {}", path.display()))?;
-    let recorded: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("--resume: {}", path.display()))?;
-    let before = recorded["inputs"].as_str().map(Path::new);
-    if before != args.inputs.as_deref() {
+    #[derive(serde::Deserialize)]
+    struct Recorded {
+        inputs: Option<PathBuf>,
+    }
+    let recorded: Recorded = model_dir::read_json(&args.out.join("train_config.json"))
+        .context("--resume: reading the run's record")?;
+    if recorded.inputs.as_deref() != args.inputs.as_deref() {
         let show = |p: Option<&Path>| p.map_or("none".to_string(), |p| p.display().to_string());
         anyhow::bail!(
             "--resume: the run in {} was trained with --inputs {}, this one gives {}: give the same",
             args.out.display(),
-            show(before),
+            show(recorded.inputs.as_deref()),
             show(args.inputs.as_deref())
         );
     }
