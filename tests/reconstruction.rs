@@ -400,7 +400,7 @@ fn diffusion_methods_with_the_shipped_prior() {
             "--out",
             dir.join("rs")
         ],
-        &["image size", "[64, 64]", "[32, 32]"],
+        &["frame size", "[64, 64]", "[32, 32]", "cinediff train"],
     );
 }
 
