@@ -41,7 +41,8 @@ pub struct TrainTransitionArgs {
     /// What the model is fed in place of --data's frames, paired frame for frame (.npy, the same
     /// shape and kind): e.g. `reconstruct --method seqdiff` outputs of --data's sequences, so the
     /// model learns to predict the true next frame from posterior samples, as SeqDiff+ feeds it
-    /// [default: --data itself].
+    /// [default: --data itself]. --input-noise and time reversal still apply to the pairs (pass
+    /// --input-noise 0 --no-time-reversal to train on the samples exactly as they are).
     #[arg(long)]
     inputs: Option<PathBuf>,
     /// Output model directory.
