@@ -34,3 +34,5 @@ fi
 # Benchmarks once each in test mode (they must keep working), then every test.
 cargo test --release --benches 2>&1
 cargo test --release --lib --bins --tests --no-fail-fast 2>&1
+# The examples are measurement tools BENCHMARKS.md cites: keep them compiling.
+cargo build --release --examples 2>&1
