@@ -237,9 +237,10 @@ pub fn prior_image_shape(bundle: &Bundle, prior: &Prior<'_>) -> Result<[usize; 3
             .image_shape()
             .unwrap_or([if spec.complex { 2 } else { 1 }, bh, bw]);
     if [h, w] != [bh, bw] {
-        // Measured: the 64×64 cine prior run fully convolutionally on 100×100 frames (the same
-        // anatomy, zero-padded) lost 5.5 dB of its 10 dB gain over zero-filled; GroupNorm and
-        // border cues tie a U-Net prior to its training field of view.
+        // Measured with a scratch patch (not kept, 2026-12-07): the 64×64 cine prior run fully
+        // convolutionally on 100×100 frames (the same anatomy, zero-padded) lost 5.5 dB of its
+        // 10 dB gain over zero-filled; GroupNorm and border cues tie a U-Net prior to its
+        // training field of view.
         return Err(Error::invalid(
             "bundle frame size [h, w]",
             format!(
