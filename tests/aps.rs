@@ -1094,3 +1094,33 @@ fn symmetry_conditioning_is_the_conditioning_of_the_transformed_measurement() {
         .conditioning(&[0.0; 32], 1, [4, 4], OperatorKind::Superres)
         .is_err());
 }
+
+/// A super-resolution model refuses draw shifts when they are set, before any frame is drawn:
+/// from its own config at load, and from `with_symmetries`; the same shifts fit an inpainting
+/// model.
+#[test]
+fn aps_refuses_shifts_for_super_resolution_when_configured() {
+    let device = default_device();
+    let shifts = SamplingSymmetries {
+        shifts: vec![[0, 2]],
+        ..Default::default()
+    };
+    let mut config = model_config(PriorGradient::Bound);
+    config.family.operator = OperatorKind::Superres;
+    let flow = config.flow.init(&device).unwrap();
+    let sampler = ApsSampler::new(config.clone(), flow.clone(), &device).unwrap();
+    let err = sampler
+        .with_symmetries(shifts.orbit().unwrap())
+        .err()
+        .expect("a shift under super-resolution must be refused")
+        .to_string();
+    assert!(err.contains("super-resolution") && err.contains("[0, 2]"), "{err}");
+    config.sampling_symmetries = shifts.clone();
+    let err = ApsSampler::new(config.clone(), flow.clone(), &device)
+        .err()
+        .expect("a super-resolution config with shifts must be refused")
+        .to_string();
+    assert!(err.contains("super-resolution"), "{err}");
+    config.family.operator = OperatorKind::Inpaint;
+    ApsSampler::new(config, flow, &device).expect("inpainting commutes with shifts");
+}

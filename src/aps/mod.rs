@@ -176,7 +176,7 @@ impl ApsModelConfig {
             ));
         }
         for g in self.sampling_symmetries.orbit()? {
-            g.check_channels(self.flow.in_channels)?;
+            g.check_problem(self.flow.in_channels, self.family.operator)?;
         }
         if self.train_refine_only && self.flow.refine_net.is_none() {
             return Err(Error::invalid(
@@ -333,13 +333,15 @@ impl ApsSampler {
     /// is not symmetric, with the same number of draws (the conditioning network runs once per
     /// symmetry). Sound when the symmetries are the training data's (a model trained with
     /// horizontal flips; a global phase for MRI, whose receiver phase is arbitrary). Fails for
-    /// an empty list.
+    /// an empty list, and for a symmetry that does not fit the model's problem
+    /// ([`ProblemSymmetry::check_problem`]: a phase of a real model, a shift under
+    /// super-resolution), so a bad option fails before any frame is drawn.
     pub fn with_symmetries(mut self, symmetries: Vec<ProblemSymmetry>) -> Result<Self> {
         if symmetries.is_empty() {
             return Err(Error::invalid("APS symmetries", "at least one", 0));
         }
         for g in &symmetries {
-            g.check_channels(self.config.flow.in_channels)?;
+            g.check_problem(self.config.flow.in_channels, self.config.family.operator)?;
         }
         self.symmetries = symmetries;
         Ok(self)

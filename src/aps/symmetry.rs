@@ -169,14 +169,7 @@ impl ProblemSymmetry {
                 got: vec![cond.len()],
             });
         }
-        self.check_channels(channels)?;
-        if self.shift != [0, 0] && operator == OperatorKind::Superres {
-            return Err(Error::invalid(
-                "APS draw shift",
-                "an operator that commutes with shifts (not super-resolution)",
-                format!("{:?}", self.shift),
-            ));
-        }
+        self.check_problem(channels, operator)?;
         let mut out = cond.to_vec();
         let (image, pattern) = out.split_at_mut(channels * plane);
         if self.mirror {
@@ -242,6 +235,21 @@ impl ProblemSymmetry {
             if self.mirror {
                 mirror_rows(image, w);
             }
+        }
+        Ok(())
+    }
+
+    /// Fails unless this symmetry maps a problem of `operator` on `channels`-channel images to
+    /// one of the same kind: [`Self::check_channels`], and no shift under super-resolution,
+    /// whose block average does not commute with shifts.
+    pub fn check_problem(&self, channels: usize, operator: OperatorKind) -> Result<()> {
+        self.check_channels(channels)?;
+        if self.shift != [0, 0] && operator == OperatorKind::Superres {
+            return Err(Error::invalid(
+                "APS draw shift",
+                "an operator that commutes with shifts (not super-resolution)",
+                format!("{:?}", self.shift),
+            ));
         }
         Ok(())
     }
