@@ -37,6 +37,7 @@ fn model_config(k: usize) -> TransitionModelConfig {
             depth: 2,
             heads: 2,
             mlp_ratio: 2,
+            linear_skip: 0,
         },
         normalization: Normalization {
             offset: 0.0,
@@ -139,6 +140,60 @@ fn untrained_model_predicts_the_last_frame() {
         .all(|(a, b)| (a - b).abs() < 1e-6));
 }
 
+/// A linear skip filter starts at zero: a fresh model with one predicts the last frame, and
+/// adding one to a model (`with_linear_skip`) leaves its predictions unchanged; a second is
+/// refused, and so is an even kernel.
+#[test]
+fn a_linear_skip_starts_at_zero() {
+    let device = default_device();
+    let mut config = model_config(3);
+    config.network.linear_skip = 5;
+    let images = moving_blobs(1, &mut seeded(1));
+    let past: Vec<ImageBatch> = (0..3)
+        .map(|f| ImageBatch::new([1, 1, SIDE, SIDE], images.image(f).to_vec()).unwrap())
+        .collect();
+    let fresh = config.network.init(&device).unwrap();
+    let predictor = TransitionPredictor::new(config.clone(), fresh.clone(), &device).unwrap();
+    let predicted = predictor.predict(&past).unwrap();
+    assert!(predicted
+        .data()
+        .iter()
+        .zip(images.image(2))
+        .all(|(a, b)| (a - b).abs() < 1e-6));
+    assert!(fresh.with_linear_skip(&config.network, &device).is_err());
+
+    // A model with a non-zero head (a short training run), before and after gaining a skip.
+    let plain = model_config(3);
+    device.seed(5);
+    let net = plain.network.init(&device).unwrap();
+    let mut trainer = TransitionTrainer::new(train_config(20), &plain, net, &device).unwrap();
+    let sequences = Sequences::new(moving_blobs(8, &mut seeded(2)), FRAMES).unwrap();
+    while !trainer.finished() {
+        trainer.train_step(&sequences).unwrap();
+    }
+    let trained = trainer.ema().clone();
+    let before = TransitionPredictor::new(plain.clone(), trained.clone(), &device)
+        .unwrap()
+        .predict(&past)
+        .unwrap();
+    assert!(
+        before
+            .data()
+            .iter()
+            .zip(images.image(2))
+            .any(|(a, b)| (a - b).abs() > 1e-4),
+        "20 steps should have moved the head off zero"
+    );
+    let with_skip = trained.with_linear_skip(&config.network, &device).unwrap();
+    let after = TransitionPredictor::new(config.clone(), with_skip, &device)
+        .unwrap()
+        .predict(&past)
+        .unwrap();
+    assert_eq!(before.data(), after.data());
+    config.network.linear_skip = 4;
+    assert!(config.network.init(&device).is_err());
+}
+
 #[test]
 fn training_learns_motion_that_persistence_misses() {
     let device = default_device();
@@ -171,12 +226,15 @@ fn training_learns_motion_that_persistence_misses() {
 /// Trained on paired inputs (here the sequences plus frozen noise, standing in for posterior
 /// samples' errors), the model predicts the clean next frame from corrupted frames: it averages
 /// the noise out over its K frames, where a model trained on clean frames carries the last
-/// frame's noise forward. Inputs of another shape are refused.
+/// frame's noise forward; a linear skip filter (`linear_skip`) learns that averaging faster.
+/// Inputs of another shape are refused.
 #[test]
 fn paired_inputs_teach_the_clean_next_frame() {
     let device = default_device();
     let k = 3;
     let config = model_config(k);
+    let mut skip_config = config.clone();
+    skip_config.network.linear_skip = 3;
     let corrupt = |images: &ImageBatch, seed: u64| {
         let mut rng = seeded(seed);
         let noisy: Vec<f32> = images
@@ -189,7 +247,7 @@ fn paired_inputs_teach_the_clean_next_frame() {
     let train = moving_blobs(48, &mut seeded(8));
     let held_out = moving_blobs(8, &mut seeded(9));
     let held_noisy = corrupt(&held_out, 10);
-    let trained = |paired: bool| {
+    let trained = |config: &TransitionModelConfig, paired: bool| {
         device.seed(5);
         let net = config.network.init(&device).unwrap();
         let mut trainer = TransitionTrainer::new(train_config(300), &config, net, &device).unwrap();
@@ -221,15 +279,20 @@ fn paired_inputs_teach_the_clean_next_frame() {
         }
         errors.model / errors.values as f64
     };
-    let clean_trained = trained(false);
+    let clean_trained = trained(&config, false);
     let clean = error(&clean_trained);
-    let paired = error(&trained(true));
-    eprintln!("MSE to the clean next frame from noisy inputs: clean-trained {clean:.5}, paired {paired:.5}");
+    let paired = error(&trained(&config, true));
+    let skip = error(&trained(&skip_config, true));
+    eprintln!("MSE to the clean next frame from noisy inputs: clean-trained {clean:.5}, paired {paired:.5}, paired with a 3×3 linear skip {skip:.5}");
     // The noise alone costs 0.04 per pixel to a model that keeps the last frame's.
     assert!(clean > 0.03, "clean-trained MSE {clean}");
     assert!(
         paired < 0.6 * clean,
         "paired {paired} not below 0.6 × clean-trained {clean}"
+    );
+    assert!(
+        skip < 0.9 * paired,
+        "with the linear skip {skip}, not below 0.9 × without {paired}"
     );
     assert!(clean_trained
         .paired_forecast_errors(&frames(&held_noisy, 0)[1..], &frames(&held_out, 0))

@@ -7,9 +7,19 @@
 //! then an MLP (pre-LayerNorm, residual) — and a linear head on the last frame's tokens that
 //! predicts the change to the last frame: x̃_{t+1} = x_t + head(z_t). The head starts at zero, so an
 //! untrained model predicts "no motion", which is exactly SeqDiff.
+//!
+//! Optionally (`linear_skip` = s > 0, our addition) a learned linear spatio-temporal filter of the
+//! K frames is added, x̃_{t+1} = x_t + head(z_t) + Σ_k w_k ⊛ x_{t−K+1+k} with s×s kernels, also
+//! starting at zero. Fed posterior samples, the best forecast removes their reconstruction error
+//! as well as following the motion, and a local linear filter does the first part at pixel
+//! resolution, which the transformer's 8×8 tokens learn slowly (issue 4: on SeqDiff's own
+//! reconstructions a fitted 5×5×4 linear filter forecast better than every ViViT trained).
 
 use burn::module::{Module, Param};
-use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{
+    Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d,
+};
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
@@ -23,6 +33,8 @@ use crate::nn::unet_denoiser::tensor_to_vec;
 const MAX_TOKENS: usize = 4096;
 /// Most context frames.
 pub const MAX_CONTEXT_FRAMES: usize = 16;
+/// Largest side of the linear skip filter's kernels.
+const MAX_SKIP_KERNEL: usize = 15;
 
 /// Architecture of the transition model; saved as JSON beside the weights.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +58,10 @@ pub struct TransitionConfig {
     pub heads: usize,
     /// MLP hidden width = `mlp_ratio · dim`.
     pub mlp_ratio: usize,
+    /// Side s of the linear skip filter's kernels (odd; 0: no skip). Absent in models saved
+    /// before it existed, which have none.
+    #[serde(default)]
+    pub linear_skip: usize,
 }
 
 impl Default for TransitionConfig {
@@ -61,6 +77,7 @@ impl Default for TransitionConfig {
             depth: 4,
             heads: 4,
             mlp_ratio: 4,
+            linear_skip: 0,
         }
     }
 }
@@ -131,7 +148,32 @@ impl TransitionConfig {
                 self.mlp_ratio,
             ));
         }
+        if self.linear_skip > MAX_SKIP_KERNEL || (self.linear_skip > 0 && self.linear_skip % 2 == 0)
+        {
+            return Err(Error::invalid(
+                "transition linear_skip",
+                format!("0 (none) or an odd kernel side up to {MAX_SKIP_KERNEL}"),
+                self.linear_skip,
+            ));
+        }
         Ok(())
+    }
+
+    /// The linear skip filter (zero weights, so it starts by adding nothing), or `None` for
+    /// `linear_skip` = 0.
+    fn skip_filter(&self, device: &Device) -> Option<Conv2d> {
+        let s = self.linear_skip;
+        let pad = s / 2;
+        (s > 0).then(|| {
+            Conv2dConfig::new(
+                [self.context_frames * self.in_channels, self.in_channels],
+                [s, s],
+            )
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .with_bias(false)
+            .with_initializer(Initializer::Zeros)
+            .init(device)
+        })
     }
 
     /// Builds the network with fresh weights on `device` (the head at zero).
@@ -158,6 +200,7 @@ impl TransitionConfig {
             head: LinearConfig::new(d, patch_len)
                 .with_initializer(Initializer::Zeros)
                 .init(device),
+            skip: self.skip_filter(device),
             patch_size: self.patch_size,
         })
     }
@@ -256,6 +299,7 @@ pub struct TransitionNet {
     blocks: Vec<FactorisedBlock>,
     norm_out: LayerNorm,
     head: Linear,
+    skip: Option<Conv2d>,
     patch_size: usize,
 }
 
@@ -269,6 +313,7 @@ impl TransitionNet {
         let last = clips.clone().narrow(1, k - 1, 1).reshape([b, c, h, w]);
         // [b, k, c, hp, p, wp, p] → [b, k, hp, wp, c, p, p] → [b, k, n, c·p²]
         let patches = clips
+            .clone()
             .reshape([b * k, c, hp, p, wp, p])
             .permute([0, 2, 4, 1, 3, 5])
             .reshape([b, k, n, c * p * p]);
@@ -286,7 +331,26 @@ impl TransitionNet {
             .reshape([b, hp, wp, c, p, p])
             .permute([0, 3, 1, 4, 2, 5])
             .reshape([b, c, h, w]);
-        last + delta
+        match &self.skip {
+            Some(filter) => last + delta + filter.forward(clips.reshape([b, k * c, h, w])),
+            None => last + delta,
+        }
+    }
+
+    /// The same network with a zero linear skip filter of side `config.linear_skip` added (a
+    /// trained model gains one and at first predicts exactly as before); fails if it already
+    /// has one.
+    pub fn with_linear_skip(mut self, config: &TransitionConfig, device: &Device) -> Result<Self> {
+        config.validate()?;
+        if self.skip.is_some() {
+            return Err(Error::invalid(
+                "transition linear skip",
+                "a model without one",
+                "a model that already has one",
+            ));
+        }
+        self.skip = config.skip_filter(device);
+        Ok(self)
     }
 }
 

@@ -68,6 +68,12 @@ pub struct TrainTransitionArgs {
     /// Attention heads.
     #[arg(long, default_value_t = 4)]
     heads: usize,
+    /// Add a learned linear filter of the K frames with S×S kernels to the prediction (odd S;
+    /// 0: none). It starts at zero and removes the inputs' reconstruction noise at pixel
+    /// resolution, which the 8×8 tokens learn slowly: worth it with --inputs. With --init-from
+    /// it adds the filter to a model that has none.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    linear_skip: usize,
     /// Largest frame stride of a training window (motion up to this many times the data's).
     #[arg(long, default_value_t = 3)]
     max_stride: usize,
@@ -207,10 +213,21 @@ pub fn run(args: TrainTransitionArgs) -> anyhow::Result<()> {
         };
         let (config, net) = match &args.init_from {
             Some(init) => {
-                let (mut config, net) = model_dir::load_transition_net(init, &device)
+                let (mut config, mut net) = model_dir::load_transition_net(init, &device)
                     .with_context(|| format!("loading the transition model {}", init.display()))?;
                 fits_data("--init-from", init, &config.network)?;
                 config.windows = windows;
+                let own = config.network.linear_skip;
+                if args.linear_skip > 0 && own == 0 {
+                    config.network.linear_skip = args.linear_skip;
+                    net = net.with_linear_skip(&config.network, &device)?;
+                } else if args.linear_skip > 0 && args.linear_skip != own {
+                    anyhow::bail!(
+                        "--linear-skip {}: {} already has a linear skip of side {own}",
+                        args.linear_skip,
+                        init.display()
+                    );
+                }
                 (config, Some(net))
             }
             None => (
@@ -318,6 +335,7 @@ fn fresh_model_config(
             depth: args.depth,
             heads: args.heads,
             mlp_ratio: 4,
+            linear_skip: args.linear_skip,
         },
         normalization: Normalization::fit(&fit_values, set.complex)?,
         windows,
