@@ -2,26 +2,33 @@
 # Training pairs for `train-transition --inputs` (issue 4): complex 32-frame phantom cines
 # rendered at frame strides 1, 2 and 3 (seeds 3000 + 100·stride + k, k < COUNT), each simulated
 # as the severe-motion bench measures (8x ky-t random lines, 4 calibration lines, 4 coils, noise
-# 0.01, mask seed = cine seed) and reconstructed by SeqDiff (DDIM + DC, 200-step grid, 4 or 10
-# warm steps from level 70, alternately). Writes OUT/truth.npy and OUT/recon.npy, [N, 32, 64, 64]
-# complex64 each (needs numpy), for
+# 0.01, mask seed = cine seed) and reconstructed by SeqDiff (DDIM + DC, 200-step grid, WARM warm
+# steps from level LEVEL; WARM is a list taken in turn, cine k using entry k mod its length;
+# default "4 10" from level 70). Writes OUT/truth.npy and OUT/recon.npy, [N, 32, 64, 64] complex64
+# each in the order of the seeds (needs numpy), for
 #   cinediff train-transition --data OUT/truth.npy --inputs OUT/recon.npy ...
+# Runs add to OUT (finished cines are kept), so strides with different counts are two runs.
 #
 #   bash bench/transition_pairs.sh [OUT_DIR] [MODEL]   # defaults: bench_out/transition_pairs, models/cine64-small
 #   STRIDES="3 2" COUNT=12 bash bench/transition_pairs.sh   # (about 25 s per cine on 2 cores)
+#   # the shipped cine64-transition's pairs (its MODEL_CARD.md):
+#   STRIDES=3 COUNT=48 WARM=2 LEVEL=30 bash bench/transition_pairs.sh bench_out/pairs_w2_l30
+#   STRIDES=2 COUNT=24 WARM=2 LEVEL=30 bash bench/transition_pairs.sh bench_out/pairs_w2_l30
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-bench_out/transition_pairs}
 MODEL=${2:-models/cine64-small}
 COUNT=${COUNT:-12}
+read -r -a WARMS <<< "${WARM:-4 10}"
+LEVEL=${LEVEL:-70}
 cargo build --release --quiet --bin cinediff
 B=target/release/cinediff
 mkdir -p "$OUT"
 for stride in ${STRIDES:-1 2 3}; do
   for k in $(seq 0 $((COUNT - 1))); do
     seed=$((3000 + 100 * stride + k))
-    warm=$((k % 2 == 0 ? 4 : 10))
-    c=$OUT/c_${stride}_$k
+    warm=${WARMS[k % ${#WARMS[@]}]}
+    c=$OUT/c_$seed
     [ -f "$c/recon/recon.npy" ] && continue
     mkdir -p "$c"
     $B phantom --complex --frames 32 --size 64 --count 1 --seed $seed --frame-stride $stride \
@@ -29,7 +36,7 @@ for stride in ${STRIDES:-1 2 3}; do
     $B simulate --truth "$c/truth.npy" --operator mri --mask random --accel 8 --acs 4 --coils 4 \
       --noise 0.01 --seed $seed --out "$c/bundle" --force 2>/dev/null
     $B reconstruct --bundle "$c/bundle" --method seqdiff --steps 200 --warm-start $warm \
-      --warm-start-level 70 --sampler ddim-dc --dc-steps 10 --dc-step-size 1.5 --model "$MODEL" \
+      --warm-start-level "$LEVEL" --sampler ddim-dc --dc-steps 10 --dc-step-size 1.5 --model "$MODEL" \
       --seed $seed --out "$c/recon" --force >/dev/null 2>&1
     echo "stride $stride cine $k done"
   done

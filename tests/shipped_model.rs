@@ -370,7 +370,8 @@ fn shipped_echo_transition_beats_persistence_under_fast_motion() {
 /// The shipped MRI transition model `models/cine64-transition` (SeqDiff+, K = 8): on a complex
 /// phantom cine from a seed it never saw, at 3× the heart rate, its forecast of each next frame
 /// from the eight before it has a lower MSE than persistence (x̃_{t+1} = x_t). Regression bound:
-/// the model card's ratio on 4 unseen cines (seed 99) is 0.864; 0.95 leaves room for one cine.
+/// the model card's ratio on 4 unseen cines (seed 99) is 0.745 (0.704 on this one, 2026-12-08);
+/// 0.85 leaves room for one cine and fails for the model it replaced (0.864).
 #[test]
 fn shipped_mri_transition_beats_persistence_under_fast_motion() {
     use cinediff::io::model_dir::load_transition;
@@ -387,5 +388,5 @@ fn shipped_mri_transition_beats_persistence_under_fast_motion() {
     let frames: Vec<ImageBatch> = (0..config.frames)
         .map(|t| ImageBatch::new([1, 2, 64, 64], cine.image(t).to_vec()).unwrap())
         .collect();
-    assert_forecast_beats_persistence(&predictor, &frames, 0.95);
+    assert_forecast_beats_persistence(&predictor, &frames, 0.85);
 }
