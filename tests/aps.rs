@@ -1114,7 +1114,10 @@ fn aps_refuses_shifts_for_super_resolution_when_configured() {
         .err()
         .expect("a shift under super-resolution must be refused")
         .to_string();
-    assert!(err.contains("super-resolution") && err.contains("[0, 2]"), "{err}");
+    assert!(
+        err.contains("super-resolution") && err.contains("[0, 2]"),
+        "{err}"
+    );
     config.sampling_symmetries = shifts.clone();
     let err = ApsSampler::new(config.clone(), flow.clone(), &device)
         .err()
