@@ -250,7 +250,7 @@ fn paired_inputs_teach_the_clean_next_frame() {
     let trained = |config: &TransitionModelConfig, paired: bool| {
         device.seed(5);
         let net = config.network.init(&device).unwrap();
-        let mut trainer = TransitionTrainer::new(train_config(300), &config, net, &device).unwrap();
+        let mut trainer = TransitionTrainer::new(train_config(300), config, net, &device).unwrap();
         let mut sequences = Sequences::new(train.clone(), FRAMES).unwrap();
         if paired {
             sequences = sequences.with_inputs(corrupt(&train, 11)).unwrap();

@@ -147,7 +147,8 @@ impl TransitionConfig {
                 self.mlp_ratio,
             ));
         }
-        if self.linear_skip > MAX_SKIP_KERNEL || (self.linear_skip > 0 && self.linear_skip % 2 == 0)
+        if self.linear_skip > MAX_SKIP_KERNEL
+            || (self.linear_skip > 0 && self.linear_skip.is_multiple_of(2))
         {
             return Err(Error::invalid(
                 "transition linear_skip",
