@@ -2,7 +2,8 @@
 # SeqDiff against SeqDiff+ under severe motion (issue 4, must-show 2): the demo's acquisition (8x
 # ky-t random lines with 4 calibration lines, 4 coils, noise 0.01) on a 32-frame complex phantom
 # cine rendered at STRIDE (default 3) times the heart and breathing rate (`phantom --frame-stride`),
-# seed 2026 (the prior and the transition model were trained on seed 1). Both strategies run DDIM +
+# seed 2026 (the prior and the transition model were trained on seed 1; the shipped transition
+# model was then fine-tuned on seeds 3200-3347). Both strategies run DDIM +
 # DC (K = 10, step 1.5/L) on a 200-step grid, frame 1 cold, then the same number of warm steps
 # from the same start level; SeqDiff warm-starts from the previous frame's sample, SeqDiff+ from
 # the transition model's prediction of the frame from the last K samples. Mean PSNR over frames

@@ -21,6 +21,9 @@ MODEL=${2:-models/cine64-small}
 COUNT=${COUNT:-12}
 read -r -a WARMS <<< "${WARM:-4 10}"
 LEVEL=${LEVEL:-70}
+[ "${#WARMS[@]}" -gt 0 ] || { echo "WARM: give at least one number of warm steps" >&2; exit 2; }
+# seed = 3000 + 100·stride + k: more than 100 cines per stride would reuse another stride's seeds.
+[ "$COUNT" -ge 1 ] && [ "$COUNT" -le 100 ] || { echo "COUNT: 1..100, got $COUNT" >&2; exit 2; }
 cargo build --release --quiet --bin cinediff
 B=target/release/cinediff
 mkdir -p "$OUT"
@@ -29,7 +32,13 @@ for stride in ${STRIDES:-1 2 3}; do
     seed=$((3000 + 100 * stride + k))
     warm=${WARMS[k % ${#WARMS[@]}]}
     c=$OUT/c_$seed
-    [ -f "$c/recon/recon.npy" ] && continue
+    settings="stride $stride warm $warm level $LEVEL model $MODEL"
+    if [ -f "$c/recon/recon.npy" ]; then
+      # A finished cine is kept only if it was made with these settings.
+      [ "$(cat "$c/settings" 2>/dev/null)" = "$settings" ] && continue
+      echo "$c was made with other settings ($(cat "$c/settings" 2>/dev/null || echo unknown)): use another OUT_DIR" >&2
+      exit 2
+    fi
     mkdir -p "$c"
     $B phantom --complex --frames 32 --size 64 --count 1 --seed $seed --frame-stride $stride \
       --out "$c/truth.npy" 2>/dev/null
@@ -38,6 +47,7 @@ for stride in ${STRIDES:-1 2 3}; do
     $B reconstruct --bundle "$c/bundle" --method seqdiff --steps 200 --warm-start $warm \
       --warm-start-level "$LEVEL" --sampler ddim-dc --dc-steps 10 --dc-step-size 1.5 --model "$MODEL" \
       --seed $seed --out "$c/recon" --force >/dev/null 2>&1
+    echo "$settings" > "$c/settings"
     echo "stride $stride cine $k done"
   done
 done
@@ -45,7 +55,7 @@ python3 - "$OUT" <<'PY'
 import glob, os, sys
 import numpy as np
 out = sys.argv[1]
-dirs = sorted(d for d in glob.glob(f"{out}/c_*") if os.path.exists(f"{d}/recon/recon.npy"))
+dirs = sorted(d for d in glob.glob(f"{out}/c_[0-9][0-9][0-9][0-9]") if os.path.exists(f"{d}/recon/recon.npy"))
 truth = np.stack([np.load(f"{d}/truth.npy")[0] for d in dirs]).astype(np.complex64)
 recon = np.stack([np.load(f"{d}/recon/recon.npy") for d in dirs]).astype(np.complex64)
 np.save(f"{out}/truth.npy", truth)

@@ -371,7 +371,7 @@ fn shipped_echo_transition_beats_persistence_under_fast_motion() {
 /// phantom cine from a seed it never saw, at 3× the heart rate, its forecast of each next frame
 /// from the eight before it has a lower MSE than persistence (x̃_{t+1} = x_t). Regression bound:
 /// the model card's ratio on 4 unseen cines (seed 99) is 0.745 (0.704 on this one, 2026-12-08);
-/// 0.85 leaves room for one cine and fails for the model it replaced (0.864).
+/// 0.85 leaves room for one cine and fails for the model it replaced (0.869 on this cine).
 #[test]
 fn shipped_mri_transition_beats_persistence_under_fast_motion() {
     use cinediff::io::model_dir::load_transition;
