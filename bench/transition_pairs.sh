@@ -35,8 +35,9 @@ for stride in ${STRIDES:-1 2 3}; do
     settings="stride $stride warm $warm level $LEVEL model $MODEL"
     if [ -f "$c/recon/recon.npy" ]; then
       # A finished cine is kept only if it was made with these settings.
-      [ "$(cat "$c/settings" 2>/dev/null)" = "$settings" ] && continue
-      echo "$c was made with other settings ($(cat "$c/settings" 2>/dev/null || echo unknown)): use another OUT_DIR" >&2
+      made_with=$(cat "$c/settings" 2>/dev/null || echo unknown)
+      [ "$made_with" = "$settings" ] && continue
+      echo "$c was made with other settings ($made_with): use another OUT_DIR" >&2
       exit 2
     fi
     mkdir -p "$c"
